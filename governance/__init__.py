@@ -1,0 +1,1 @@
+"""Governance of the margin parameters of a derivatives exchange (isolated margin)."""
