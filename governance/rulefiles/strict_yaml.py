@@ -10,6 +10,7 @@ their line and column. It never raises on bad input: it returns errors.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterator
@@ -65,8 +66,15 @@ def _mark(event: Any) -> tuple[int, int]:
     return event.start_mark.line + 1, event.start_mark.column + 1
 
 
+_NUMERIC_START = frozenset("0123456789+-.")
+
+
+@lru_cache(maxsize=8192)  # values repeat across rule files; Decimals are immutable, so sharing is safe
 def scalar_resolve(text: str) -> tuple[Any, str | None]:
     """Resolve a plain (unquoted) scalar: returns (value, None) or (None, reason it is refused)."""
+    if text and text[0] not in _NUMERIC_START and text not in _YAML11_BOOL and text not in _TRUE \
+            and text not in _FALSE and text not in _NULL:
+        return text, None
     if text in _NULL:
         return None, None
     if text in _TRUE:
@@ -112,22 +120,36 @@ class _Walker:
         line, column = _mark(event)
         self.parsed.errors.append(RuleError(self.source, line, column, path, message))
 
-    def check_node_event(self, event: Any, path: DocPath) -> None:
+    def check_node_event(self, event: Any, path: DocPath) -> bool:
+        """Report aliases, anchors and explicit tags; True when the value must be discarded."""
+        refused = False
         if isinstance(event, yaml.AliasEvent):
-            self.refuse(event, path, f"alias '*{event.anchor}' is not allowed in rule files")
+            self.note(event, path, f"alias '*{event.anchor}' is not allowed in rule files")
+            return True
         if getattr(event, "anchor", None) is not None:
-            self.refuse(event, path, f"anchor '&{event.anchor}' is not allowed in rule files")
+            self.note(event, path, f"anchor '&{event.anchor}' is not allowed in rule files")
+            refused = True
         tag = getattr(event, "tag", None)
         implicit = getattr(event, "implicit", True)
         implicit = implicit[0] or implicit[1] if isinstance(implicit, tuple) else implicit
         if tag is not None and not implicit:
-            self.refuse(event, path, f"tag '{tag}' is not allowed in rule files")
+            self.note(event, path, f"tag '{tag}' is not allowed in rule files")
+            refused = True
+        return refused
 
     def node(self, events: Iterator[Any], event: Any, path: DocPath, depth: int) -> Any:
-        self.check_node_event(event, path)
         if depth > MAX_DEPTH:
             self.refuse(event, path, f"nesting deeper than {MAX_DEPTH} levels is not allowed")
         self.parsed.value_marks[path] = _mark(event)
+        if self.check_node_event(event, path):
+            self.parsed.refused_paths.add(path)
+            if isinstance(event, yaml.AliasEvent):
+                return None
+            value = self.value(events, event, path, depth)
+            return None if isinstance(event, yaml.ScalarEvent) else value
+        return self.value(events, event, path, depth)
+
+    def value(self, events: Iterator[Any], event: Any, path: DocPath, depth: int) -> Any:
         if isinstance(event, yaml.ScalarEvent):
             if event.style is not None and event.style != "":
                 return event.value
@@ -160,8 +182,7 @@ class _Walker:
         self.refuse(event, path, "unexpected YAML structure")
 
     def key(self, event: Any, path: DocPath) -> str:
-        self.check_node_event(event, path)
-        if not isinstance(event, yaml.ScalarEvent):
+        if not isinstance(event, yaml.ScalarEvent) or self.check_node_event(event, path):
             self.refuse(event, path, "mapping keys must be plain strings")
         if event.style:
             return event.value
@@ -169,6 +190,17 @@ class _Walker:
         if reason or not isinstance(value, str):
             self.refuse(event, path, f"mapping key '{event.value}' must be a string")
         return value
+
+
+def _events(content: str) -> Iterator[Any]:
+    loader = _Loader(content)
+    try:
+        while (event := loader.get_event()) is not None:
+            yield event
+            if isinstance(event, yaml.StreamEndEvent):
+                return
+    finally:
+        loader.dispose()
 
 
 def _offset_location(text: str, offset: int) -> tuple[int, int]:
@@ -192,7 +224,7 @@ def yaml_parse(content: str | bytes, *, source: str, max_bytes: int = MAX_FILE_B
             return parsed
     content = content.removeprefix("\ufeff")
     walker = _Walker(source, parsed)
-    events = yaml.parse(content, Loader=_Loader)
+    events = _events(content)
     documents = 0
     try:
         for event in events:

@@ -34,8 +34,10 @@ class Command(BaseCommand):
                                returncode=2)
         if errors:
             bad = len({e.source for e in errors})
-            self.stdout.write(f"validate_rules: {len(errors)} error{'s' if len(errors) != 1 else ''} "
-                              f"in {bad} of {files} file{'s' if files != 1 else ''}")
+            self.stdout.write(f"validate_rules: {_count(len(errors), 'error')} in {bad} of {_count(files, 'file')}")
             raise SystemExit(1)
-        self.stdout.write(f"validate_rules: {files} file{'s' if files != 1 else ''} valid "
-                          f"({len(ruleset.contracts)} contracts)")
+        self.stdout.write(f"validate_rules: {_count(files, 'file')} valid ({_count(len(ruleset.contracts), 'contract')})")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

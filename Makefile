@@ -1,0 +1,45 @@
+# The two commands of the README: `make run` and `make test`. Both set up everything they need.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test setup validate bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(RUNTIME_STAMP) $@
+
+setup: $(RUNTIME_STAMP)
+	mkdir -p var
+
+## make run: set up, migrate the embedded database, validate rules/, start the system.
+run: setup
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py validate_rules
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+## make test: set up and run the whole suite (on PostgreSQL when it is reachable).
+test: $(DEV_STAMP)
+	mkdir -p var
+	@exports="$$($(PY) -m tests.services --env)" && eval "$$exports" && $(PY) -m pytest $(PYTEST_ARGS)
+
+validate: setup
+	$(PY) manage.py validate_rules
+
+bench: $(DEV_STAMP)
+	$(PY) bench/validate_rules.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .hypothesis
