@@ -1,0 +1,55 @@
+"""Decimal arithmetic for the engine: one explicit context, explicit rounding, no floats."""
+from __future__ import annotations
+
+from decimal import (
+    ROUND_CEILING,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    Context,
+    Decimal,
+    DivisionByZero,
+    InvalidOperation,
+    Overflow,
+)
+
+from governance.margin.errors import InvalidInput
+
+# 80 significant digits: a 38-digit notional times a rate, plus the digits of a
+# quotient, stay exact wherever the operands are; results are rounded only by
+# the explicit quantize calls below.
+CONTEXT = Context(prec=80, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999,
+                  traps=[InvalidOperation, DivisionByZero, Overflow])
+AMOUNT_QUANTUM = Decimal("1e-8")
+ZERO, ONE = Decimal(0), Decimal(1)
+
+
+def decimal_require(name: str, value: object) -> Decimal:
+    """The value as a finite Decimal; ints are accepted, floats and bools refused."""
+    if isinstance(value, bool) or isinstance(value, float):
+        raise InvalidInput(f"{name} must be a Decimal, not {type(value).__name__} ({value!r})")
+    if isinstance(value, int):
+        return Decimal(value)
+    if not isinstance(value, Decimal):
+        raise InvalidInput(f"{name} must be a Decimal, got {type(value).__name__}")
+    if not value.is_finite():
+        raise InvalidInput(f"{name} must be a finite number, got {value}")
+    return value
+
+
+def round_up(value: Decimal, quantum: Decimal) -> Decimal:
+    return value.quantize(quantum, rounding=ROUND_CEILING, context=CONTEXT)
+
+
+def round_down(value: Decimal, quantum: Decimal) -> Decimal:
+    return value.quantize(quantum, rounding=ROUND_FLOOR, context=CONTEXT)
+
+
+def round_to_step(value: Decimal, step: Decimal, *, up: bool) -> Decimal:
+    """Round to a multiple of `step` (a tick size), up or down."""
+    steps = CONTEXT.divide(value, step).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
+    return CONTEXT.multiply(steps, step)
+
+
+def decimal_text(value: Decimal | None) -> str | None:
+    """Plain notation for JSON without trailing zeros, never an exponent."""
+    return None if value is None else format(value.normalize(CONTEXT), "f")
