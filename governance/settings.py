@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "governance.rulefiles",
+    "governance.parameters",
 ]
 
 MIDDLEWARE = [

@@ -28,6 +28,10 @@ class RuleError:
     path: DocPath
     message: str
 
+    @property
+    def path_text(self) -> str:
+        return path_format(self.path)
+
     def __str__(self) -> str:
         where = path_format(self.path)
         prefix = f"{self.source}:{self.line}:{self.column}: "

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ParametersConfig(AppConfig):
+    name = "governance.parameters"
+    label = "parameters"
+    verbose_name = "Margin parameters"

@@ -1,0 +1,148 @@
+"""How a proposed version differs from the active one, judged by the policy's guardrails.
+
+Pure: works on parsed rule data and the policy document, no database. The diff is
+field by field (`tiers[2].maintenance_margin_rate: old -> new`); each changed field
+that a guardrail covers is classified as tightening or loosening, its step measured
+against the guardrail's bound, and the whole change gets its required approvals and
+minimum notice:
+- a rollback to previously active content: `approvals.rollback`, no notice;
+- any loosening beyond its step bound, or a guarded field added or removed (a
+  restructured table cannot be compared field by field, so it is treated as the
+  largest kind of change): `approvals.loosening_beyond_step` and the notice;
+- otherwise `approvals.standard`; the notice applies only to loosening fields.
+Tightening is never step-bounded: it only protects the exchange.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from governance.rulefiles import Guardrail, PolicyRules
+
+TIGHTENING, LOOSENING, NEUTRAL = "tightening", "loosening", "neutral"
+
+_GUARDED = [
+    (re.compile(r"tiers\[\d+\]\.maintenance_margin_rate"), "contract", "maintenance_margin_rate"),
+    (re.compile(r"tiers\[\d+\]\.max_leverage"), "contract", "max_leverage"),
+    (re.compile(r"tiers\[\d+\]\.cap"), "contract", "notional_cap"),
+    (re.compile(r"volatility_bands\[\d+\]\.multiplier"), "contract", "volatility_multiplier"),
+    (re.compile(r"margin_call_threshold"), "contract", "margin_call_threshold"),
+    (re.compile(r"global_multiplier"), "exchange", "global_multiplier"),
+    (re.compile(r"group_multiplier_of\.[A-Z0-9]+"), "exchange", "group_multiplier"),
+    (re.compile(r"default_margin_call_threshold"), "exchange", "default_margin_call_threshold"),
+]
+
+
+def data_flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """`{"tiers": [{"cap": 1}]}` -> `{"tiers[0].cap": 1}`; leaves only."""
+    flat: dict[str, Any] = {}
+    if isinstance(data, dict):
+        for key, value in data.items():
+            flat.update(data_flatten(value, f"{prefix}.{key}" if prefix else key))
+    elif isinstance(data, list) and data and all(isinstance(v, (dict, list)) for v in data):
+        for i, value in enumerate(data):
+            flat.update(data_flatten(value, f"{prefix}[{i}]"))
+    else:
+        flat[prefix] = data
+    return flat
+
+
+def _comparable(data: dict[str, Any]) -> dict[str, Any]:
+    flat = data_flatten(data)
+    if data.get("schema") == "exchange/v1":
+        # a contract's group multiplier changes with the group's multiplier or with its membership
+        for group in data.get("groups", []):
+            for symbol in group.get("members", []):
+                flat[f"group_multiplier_of.{symbol}"] = group.get("multiplier")
+    return flat
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    path: str
+    old: Any
+    new: Any
+    relative_change: Decimal | None
+    parameter: str | None = None  # the guardrail it touches
+    direction: str = NEUTRAL
+    step: Decimal | None = None
+    max_step: Decimal | None = None
+    beyond_step: bool = False
+    notice_hours: int = 0
+
+    @property
+    def guarded(self) -> bool:
+        return self.parameter is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    changes: tuple[FieldChange, ...]
+    rollback: bool
+    required_approvals: int
+    notice_hours: int
+
+    @property
+    def tightening_only(self) -> bool:
+        guarded = [c for c in self.changes if c.guarded]
+        return bool(guarded) and all(c.direction == TIGHTENING for c in guarded)
+
+    @property
+    def loosening_beyond_step(self) -> bool:
+        return any(c.beyond_step for c in self.changes)
+
+
+def _relative(old: Any, new: Any) -> Decimal | None:
+    if isinstance(old, Decimal) and isinstance(new, Decimal) and old != 0:
+        return (new - old) / abs(old)
+    return None
+
+
+def _judge(path: str, old: Any, new: Any, guardrail: Guardrail | None, parameter: str | None) -> FieldChange:
+    relative = _relative(old, new)
+    if guardrail is None or parameter is None:
+        return FieldChange(path, old, new, relative, parameter)
+    if not isinstance(old, Decimal) or not isinstance(new, Decimal):
+        # added or removed: no field-by-field comparison, the strictest treatment
+        return FieldChange(path, old, new, relative, parameter, LOOSENING, None, guardrail.max_step, True,
+                           guardrail.notice_hours)
+    increase = new > old
+    tightening = increase == (guardrail.tightening == "increase")
+    step = abs(new - old) if guardrail.step == "absolute" else abs(relative) if relative is not None else None
+    if tightening:
+        return FieldChange(path, old, new, relative, parameter, TIGHTENING, step, guardrail.max_step)
+    beyond = step is None or step > guardrail.max_step
+    return FieldChange(path, old, new, relative, parameter, LOOSENING, step, guardrail.max_step, beyond,
+                       guardrail.notice_hours)
+
+
+def changes_assess(*, old: dict[str, Any] | None, new: dict[str, Any], policy: PolicyRules,
+                   rollback: bool = False) -> Assessment:
+    """Compare new content with the active content (None: nothing active yet) under `policy`."""
+    if old is None:
+        return Assessment((), rollback, policy.approvals.rollback if rollback else policy.approvals.standard, 0)
+    before, after = _comparable(old), _comparable(new)
+    changes = []
+    for path in sorted(set(before) | set(after), key=_path_order):
+        a, b = before.get(path), after.get(path)
+        if a == b:
+            continue
+        parameter = guardrail = None
+        for pattern, scope, name in _GUARDED:
+            if pattern.fullmatch(path):
+                parameter, guardrail = name, policy.guardrail(scope, name)
+                break
+        changes.append(_judge(path, a, b, guardrail, parameter))
+    if rollback:
+        return Assessment(tuple(changes), True, policy.approvals.rollback, 0)
+    beyond = any(c.beyond_step for c in changes)
+    approvals = policy.approvals.loosening_beyond_step if beyond else policy.approvals.standard
+    notice = max((c.notice_hours for c in changes if c.direction == LOOSENING), default=0)
+    return Assessment(tuple(changes), False, approvals, notice)
+
+
+def _path_order(path: str) -> tuple:
+    """Natural order: tiers[2] before tiers[10]."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"\[(\d+)\]", path))

@@ -1,0 +1,124 @@
+"""Reads of the parameter store: active versions, validation in context, assessments, approvals."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from django.db.models import QuerySet
+
+from governance.errors import NotFound
+from governance.parameters.assessment import Assessment, changes_assess
+from governance.parameters.canonical import canonical_json, content_hash
+from governance.parameters.models import Approval, AuditEntry, ParameterVersion, Subject, VersionState
+from governance.parameters.policy import policy_current
+from governance.rulefiles import ExchangeRules, RuleContext, RuleError, rulefile_parse, ruleset_validate
+
+
+def subject_source(subject_key: str, kind: str) -> str:
+    """The file a subject's content corresponds to in a rules tree (also names it in errors)."""
+    return "rules/exchange.yaml" if kind == Subject.Kind.EXCHANGE else f"rules/contracts/{subject_key}.yaml"
+
+
+def subject_get(*, key: str) -> Subject:
+    try:
+        return Subject.objects.get(key=key)
+    except Subject.DoesNotExist:
+        raise NotFound(f"no contract or subject '{key}'") from None
+
+
+def version_get(*, pk: int) -> ParameterVersion:
+    try:
+        return ParameterVersion.objects.select_related("subject", "author", "based_on").get(pk=pk)
+    except (ParameterVersion.DoesNotExist, ValueError, TypeError):
+        raise NotFound(f"no parameter version {pk}") from None
+
+
+def active_version(*, subject: Subject) -> ParameterVersion | None:
+    return subject.versions.filter(state=VersionState.ACTIVE).first()
+
+
+@lru_cache(maxsize=512)
+def _parsed_by_hash(digest: str, yaml_text: str) -> dict[str, Any] | None:
+    return rulefile_parse(yaml_text, source="stored").parsed.data
+
+
+def version_data(version: ParameterVersion) -> dict[str, Any] | None:
+    """The parsed content of a stored version (cached by content hash)."""
+    return _parsed_by_hash(version.content_hash, version.yaml_text)
+
+
+def exchange_active_document() -> ExchangeRules | None:
+    version = ParameterVersion.objects.filter(subject__kind=Subject.Kind.EXCHANGE, state=VersionState.ACTIVE).first()
+    data = version_data(version) if version else None
+    return ExchangeRules.from_data(data) if data else None
+
+
+@dataclass(frozen=True)
+class ValidatedContent:
+    data: dict[str, Any] | None
+    errors: list[RuleError]
+    canonical: str
+    content_hash: str
+    document: Any = None
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+def content_validate(*, subject_key: str, kind: str, yaml_text: str) -> ValidatedContent:
+    """Validate text for a subject in the context of the database: the active exchange-wide
+    adjustments, the policy in force and the contracts the store knows."""
+    source = subject_source(subject_key, kind)
+    stem = subject_key if kind == Subject.Kind.CONTRACT else None
+    rule_file = rulefile_parse(yaml_text, source=source, file_stem=stem)
+    symbols = set(Subject.objects.filter(kind=Subject.Kind.CONTRACT).values_list("key", flat=True))
+    context = RuleContext(exchange=exchange_active_document() if kind == Subject.Kind.CONTRACT else None,
+                          policy=policy_current(), symbols=frozenset(symbols | ({subject_key} if stem else set())))
+    expected = "contract/v1" if kind == Subject.Kind.CONTRACT else "exchange/v1"
+    if rule_file.kind is not None and rule_file.kind != expected:
+        line, column = rule_file.parsed.location(("schema",))
+        rule_file.errors.append(RuleError(source, line, column, ("schema",),
+                                          f"this subject needs schema '{expected}', got '{rule_file.kind}'"))
+    ruleset_validate([rule_file], context=context)
+    data = rule_file.parsed.data
+    canonical = canonical_json(data) if rule_file.kind else ""
+    digest = content_hash(canonical if canonical else yaml_text)
+    return ValidatedContent(data if isinstance(data, dict) else None, sorted(rule_file.errors), canonical, digest,
+                            rule_file.document)
+
+
+def version_errors(version: ParameterVersion) -> list[RuleError]:
+    return content_validate(subject_key=version.subject.key, kind=version.subject.kind,
+                            yaml_text=version.yaml_text).errors
+
+
+def version_is_stale(version: ParameterVersion) -> bool:
+    """Based on a version that is no longer the active one."""
+    active = active_version(subject=version.subject)
+    return (active.pk if active else None) != version.based_on_id
+
+
+def version_is_rollback(version: ParameterVersion) -> bool:
+    """Its content equals content that was active before (not the current active one)."""
+    previously = version.subject.versions.filter(activated_at__isnull=False, content_hash=version.content_hash)
+    if version.based_on_id:
+        previously = previously.exclude(pk=version.based_on_id)
+    return previously.exclude(pk=version.pk).exists()
+
+
+def version_assessment(version: ParameterVersion) -> Assessment:
+    """The version against the active one under the current policy."""
+    base = active_version(subject=version.subject)
+    old = version_data(base) if base and base.pk != version.pk else None
+    new = version_data(version) or {}
+    return changes_assess(old=old, new=new, policy=policy_current(), rollback=version_is_rollback(version))
+
+
+def live_approvals(version: ParameterVersion, kind: str = Approval.Kind.APPROVAL) -> QuerySet[Approval]:
+    return version.approvals.filter(kind=kind, revoked_at__isnull=True).select_related("approver")
+
+
+def audit_of_version(version: ParameterVersion) -> QuerySet[AuditEntry]:
+    return AuditEntry.objects.filter(version=version).order_by("sequence")

@@ -1,0 +1,336 @@
+"""Writes to the parameter store. Each service checks everything first, then writes, then
+appends its audit entries, all in one transaction. Keyword-only arguments throughout."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from governance.errors import InvalidTransition, NotFound, PolicyViolation, StaleVersion, ValidationFailed
+from governance.parameters import transitions as t
+from governance.parameters.audit import audit_append
+from governance.parameters.models import Approval, ParameterVersion, Subject, VersionState
+from governance.parameters.policy import policy_current, role_require
+from governance.parameters.selectors import (
+    ValidatedContent,
+    active_version,
+    content_validate,
+    live_approvals,
+    version_assessment,
+)
+from governance.rulefiles import rulefile_parse
+
+S = VersionState
+
+
+def _errors_detail(content: ValidatedContent) -> list[dict[str, Any]]:
+    return [{"line": e.line, "column": e.column, "path": e.path_text, "message": e.message, "text": str(e)}
+            for e in content.errors]
+
+
+def _validation_require(content: ValidatedContent, what: str) -> None:
+    if not content.valid:
+        raise ValidationFailed(f"{what} does not validate: {len(content.errors)} error(s); first: {content.errors[0]}",
+                               details=_errors_detail(content))
+
+
+def _locked(version: ParameterVersion) -> ParameterVersion:
+    """Lock the subject, then the version, and re-read it.
+
+    The subject lock comes first and in every service: checks that read the subject's
+    active version (staleness, activation) must not race a concurrent activation, and
+    one lock order means no deadlocks.
+    """
+    Subject.objects.select_for_update().filter(pk=version.subject_id).first()
+    return ParameterVersion.objects.select_for_update(of=("self",)).select_related("subject", "author", "based_on").get(
+        pk=version.pk)
+
+
+def _subject_for_text(yaml_text: str, subject_key: str | None) -> tuple[str, str]:
+    data = rulefile_parse(yaml_text, source="draft").parsed.data
+    schema = data.get("schema") if isinstance(data, dict) else None
+    if subject_key == Subject.EXCHANGE_KEY or schema == "exchange/v1":
+        return Subject.EXCHANGE_KEY, Subject.Kind.EXCHANGE
+    symbol = subject_key or (data.get("symbol") if isinstance(data, dict) else None)
+    if not isinstance(symbol, str) or not symbol:
+        raise ValidationFailed("cannot tell which contract this is: name the subject, or give a 'symbol'",
+                               details=[])
+    return symbol, Subject.Kind.CONTRACT
+
+
+@transaction.atomic
+def version_draft_create(*, actor: Any, yaml_text: str, rationale: str, subject_key: str | None = None,
+                         rollback_of: ParameterVersion | None = None) -> ParameterVersion:
+    """A new draft for a contract (created on first use) or the exchange-wide subject.
+
+    Drafts may hold content that does not validate yet: submission requires it to.
+    """
+    role_require(actor, "authors", "draft a parameter change")
+    if not rationale.strip():
+        raise ValidationFailed("a rationale is required", details=[{"path": "rationale", "message": "required"}])
+    key, kind = _subject_for_text(yaml_text, subject_key)
+    subject, _ = Subject.objects.get_or_create(key=key, defaults={"kind": kind})
+    subject = Subject.objects.select_for_update().get(pk=subject.pk)  # serialises version numbering
+    content = content_validate(subject_key=subject.key, kind=subject.kind, yaml_text=yaml_text)
+    number = (subject.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    version = ParameterVersion.objects.create(
+        subject=subject, number=number, yaml_text=yaml_text, canonical=content.canonical,
+        content_hash=content.content_hash, based_on=active_version(subject=subject), author=actor,
+        rationale=rationale.strip(), rollback_of=rollback_of)
+    audit_append(actor=actor, action="draft_created", version=version, to_state=S.DRAFT,
+                 details={"errors": len(content.errors), "rollback_of": rollback_of.number if rollback_of else None})
+    return version
+
+
+@transaction.atomic
+def version_draft_update(*, actor: Any, version: ParameterVersion, yaml_text: str,
+                         rationale: str | None = None) -> ParameterVersion:
+    version = _locked(version)
+    t.check_edit(actor, version, timezone.now())
+    content = content_validate(subject_key=version.subject.key, kind=version.subject.kind, yaml_text=yaml_text)
+    old_hash = version.content_hash
+    version.yaml_text, version.canonical, version.content_hash = yaml_text, content.canonical, content.content_hash
+    if rationale is not None and rationale.strip():
+        version.rationale = rationale.strip()
+    version.save()
+    audit_append(actor=actor, action="draft_edited", version=version, from_state=S.DRAFT, to_state=S.DRAFT,
+                 details={"previous_hash": old_hash, "errors": len(content.errors)})
+    return version
+
+
+@transaction.atomic
+def version_submit(*, actor: Any, version: ParameterVersion, now: datetime | None = None) -> ParameterVersion:
+    now = now or timezone.now()
+    version = _locked(version)
+    t.check_submit(actor, version, now)
+    content = content_validate(subject_key=version.subject.key, kind=version.subject.kind,
+                               yaml_text=version.yaml_text)
+    _validation_require(content, str(version))
+    active = active_version(subject=version.subject)
+    if active is not None and active.content_hash == version.content_hash:
+        raise PolicyViolation(f"{version} has the same content as the active {active}: nothing to change")
+    version.state, version.submitted_at = S.SUBMITTED, now
+    version.save(update_fields=["state", "submitted_at", "updated_at"])
+    assessment = version_assessment(version)
+    audit_append(actor=actor, action="submitted", version=version, from_state=S.DRAFT, to_state=S.SUBMITTED,
+                 at=now, details={"required_approvals": assessment.required_approvals,
+                                  "notice_hours": assessment.notice_hours, "changes": len(assessment.changes)})
+    return version
+
+
+@transaction.atomic
+def version_rebase(*, actor: Any, version: ParameterVersion, now: datetime | None = None) -> ParameterVersion:
+    """Base the version on the now-active one; approvals given on the old base are revoked."""
+    now = now or timezone.now()
+    version = _locked(version)
+    t.check_rebase(actor, version, now)
+    content = content_validate(subject_key=version.subject.key, kind=version.subject.kind,
+                               yaml_text=version.yaml_text)
+    if version.state == S.SUBMITTED:
+        _validation_require(content, str(version))
+    old_base = version.based_on
+    version.based_on = active_version(subject=version.subject)
+    version.save(update_fields=["based_on", "updated_at"])
+    revoked = version.approvals.filter(revoked_at__isnull=True).update(revoked_at=now)
+    audit_append(actor=actor, action="rebased", version=version, from_state=version.state, to_state=version.state,
+                 at=now, details={"from_base": old_base.number if old_base else None,
+                                  "to_base": version.based_on.number if version.based_on else None,
+                                  "approvals_revoked": revoked})
+    return version
+
+
+@transaction.atomic
+def version_withdraw(*, actor: Any, version: ParameterVersion, reason: str = "",
+                     now: datetime | None = None) -> ParameterVersion:
+    now = now or timezone.now()
+    version = _locked(version)
+    t.check_withdraw(actor, version, now)
+    previous = version.state
+    version.state, version.reason, version.closed_at = S.WITHDRAWN, reason.strip(), now
+    version.save(update_fields=["state", "reason", "closed_at", "updated_at"])
+    audit_append(actor=actor, action="withdrawn", version=version, from_state=previous, to_state=S.WITHDRAWN,
+                 reason=reason.strip(), at=now)
+    return version
+
+
+@transaction.atomic
+def version_reject(*, actor: Any, version: ParameterVersion, reason: str,
+                   now: datetime | None = None) -> ParameterVersion:
+    now = now or timezone.now()
+    if not reason or not reason.strip():
+        raise ValidationFailed("a rejection needs a reason", details=[{"path": "reason", "message": "required"}])
+    version = _locked(version)
+    t.check_reject(actor, version, now)
+    version.state, version.reason, version.closed_at = S.REJECTED, reason.strip(), now
+    version.save(update_fields=["state", "reason", "closed_at", "updated_at"])
+    audit_append(actor=actor, action="rejected", version=version, from_state=S.SUBMITTED, to_state=S.REJECTED,
+                 reason=reason.strip(), at=now)
+    return version
+
+
+@transaction.atomic
+def version_approve(*, actor: Any, version: ParameterVersion, content_hash: str, comment: str = "",
+                    now: datetime | None = None) -> ParameterVersion:
+    """Record one committee member's approval of the exact content they reviewed.
+
+    The version becomes approved when the approvals reach the quorum its change requires.
+    """
+    now = now or timezone.now()
+    version = _locked(version)
+    t.check_approve(actor, version, now)
+    if content_hash != version.content_hash:
+        raise PolicyViolation(f"the content of {version} is not the content you reviewed "
+                              f"(hash {content_hash[:12]}..., now {version.content_hash[:12]}...)")
+    content = content_validate(subject_key=version.subject.key, kind=version.subject.kind,
+                               yaml_text=version.yaml_text)
+    _validation_require(content, str(version))
+    Approval.objects.create(version=version, approver=actor, content_hash=version.content_hash,
+                            based_on=version.based_on, comment=comment.strip())
+    assessment = version_assessment(version)
+    count = live_approvals(version).count()
+    audit_append(actor=actor, action="approval_given", version=version, from_state=S.SUBMITTED,
+                 to_state=S.SUBMITTED, reason=comment.strip(), at=now,
+                 details={"approvals": count, "required": assessment.required_approvals})
+    if count >= assessment.required_approvals:
+        version.state, version.approved_at = S.APPROVED, now
+        version.save(update_fields=["state", "approved_at", "updated_at"])
+        audit_append(actor=actor, action="approved", version=version, from_state=S.SUBMITTED, to_state=S.APPROVED,
+                     at=now, details={"approvals": count, "notice_hours": assessment.notice_hours})
+    return version
+
+
+@transaction.atomic
+def version_schedule(*, actor: Any, version: ParameterVersion, effective_at: datetime,
+                     now: datetime | None = None) -> ParameterVersion:
+    now = now or timezone.now()
+    version = _locked(version)
+    t.check_schedule(actor, version, now, effective_at)
+    version.state, version.effective_at = S.SCHEDULED, effective_at
+    version.save(update_fields=["state", "effective_at", "updated_at"])
+    audit_append(actor=actor, action="scheduled", version=version, from_state=S.APPROVED, to_state=S.SCHEDULED,
+                 at=now, details={"effective_at": effective_at.isoformat()})
+    return version
+
+
+def _activate(*, actor: Any, version: ParameterVersion, now: datetime, action: str) -> ParameterVersion:
+    """Supersede the active version and activate this one; the caller holds the locks."""
+    subject = Subject.objects.select_for_update().get(pk=version.subject_id)
+    previous = subject.versions.filter(state=S.ACTIVE).first()
+    if previous is not None:
+        previous.state, previous.superseded_at = S.SUPERSEDED, now
+        previous.save(update_fields=["state", "superseded_at", "updated_at"])
+        audit_append(actor=actor, action="superseded", version=previous, from_state=S.ACTIVE,
+                     to_state=S.SUPERSEDED, at=now, details={"by": version.number})
+    from_state = version.state
+    version.state, version.activated_at = S.ACTIVE, now
+    version.effective_at = version.effective_at or now
+    version.save(update_fields=["state", "activated_at", "effective_at", "emergency", "approved_at", "updated_at"])
+    audit_append(actor=actor, action=action, version=version, from_state=from_state, to_state=S.ACTIVE, at=now,
+                 details={"superseded": previous.number if previous else None})
+    return version
+
+
+@transaction.atomic
+def version_activate(*, actor: Any, version: ParameterVersion, now: datetime | None = None) -> ParameterVersion:
+    """Activate an approved version whose notice has passed, or a scheduled one that is due.
+
+    `actor` None is the system (the periodic activation task).
+    """
+    now = now or timezone.now()
+    version = _locked(version)
+    t.check_activate(actor, version, now)
+    return _activate(actor=actor, version=version, now=now, action="activated")
+
+
+@transaction.atomic
+def version_emergency_activate(*, actor: Any, version: ParameterVersion, reason: str,
+                               now: datetime | None = None) -> ParameterVersion:
+    """One emergency-role approval activates a tightening at once; it stays unratified until the quorum ratifies."""
+    now = now or timezone.now()
+    if not reason or not reason.strip():
+        raise ValidationFailed("an emergency activation needs a reason", details=[{"path": "reason", "message": "required"}])
+    version = _locked(version)
+    t.check_emergency_activate(actor, version, now)
+    content = content_validate(subject_key=version.subject.key, kind=version.subject.kind,
+                               yaml_text=version.yaml_text)
+    _validation_require(content, str(version))
+    Approval.objects.create(version=version, approver=actor, kind=Approval.Kind.EMERGENCY,
+                            content_hash=version.content_hash, based_on=version.based_on, comment=reason.strip())
+    version.emergency, version.approved_at = True, now
+    return _activate(actor=actor, version=version, now=now, action="emergency_activated")
+
+
+@transaction.atomic
+def version_ratify(*, actor: Any, version: ParameterVersion, comment: str = "",
+                   now: datetime | None = None) -> ParameterVersion:
+    now = now or timezone.now()
+    version = _locked(version)
+    t.check_ratify(actor, version, now)
+    Approval.objects.create(version=version, approver=actor, kind=Approval.Kind.RATIFICATION,
+                            content_hash=version.content_hash, based_on=version.based_on, comment=comment.strip())
+    count = live_approvals(version, Approval.Kind.RATIFICATION).count()
+    required = policy_current().approvals.ratification
+    audit_append(actor=actor, action="ratification_given", version=version, from_state=version.state,
+                 to_state=version.state, reason=comment.strip(), at=now, details={"ratifications": count,
+                                                                                  "required": required})
+    if count >= required:
+        version.ratified_at = now
+        version.save(update_fields=["ratified_at", "updated_at"])
+        audit_append(actor=actor, action="ratified", version=version, from_state=version.state,
+                     to_state=version.state, at=now)
+    return version
+
+
+@transaction.atomic
+def version_rollback_draft(*, actor: Any, version: ParameterVersion, rationale: str = "") -> ParameterVersion:
+    """A new draft whose content copies an earlier active version; it goes through the same workflow."""
+    version = _locked(version)
+    t.check_rollback(actor, version, timezone.now())
+    if version.activated_at is None:
+        raise InvalidTransition(f"{version} was never active: only a previously active version can be restored")
+    return version_draft_create(actor=actor, yaml_text=version.yaml_text, subject_key=version.subject.key,
+                                rationale=rationale or f"Roll back to v{version.number}.", rollback_of=version)
+
+
+def versions_activate_due(*, now: datetime | None = None) -> list[ParameterVersion]:
+    """Activate every scheduled version whose effective time has come (the periodic task).
+
+    A due version that cannot activate (stale) stays scheduled until it expires.
+    """
+    now = now or timezone.now()
+    activated = []
+    due = ParameterVersion.objects.filter(state=S.SCHEDULED, effective_at__lte=now).order_by("effective_at", "pk")
+    for version in due:
+        try:
+            activated.append(version_activate(actor=None, version=version, now=now))
+        except (InvalidTransition, PolicyViolation, StaleVersion):
+            continue  # another worker got there first, or it must be rebased
+    return activated
+
+
+@transaction.atomic
+def versions_expire_due(*, now: datetime | None = None) -> list[ParameterVersion]:
+    """Approved versions not active within the policy's window expire."""
+    from datetime import timedelta
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(hours=policy_current().approval_expiry_hours)
+    expired = []
+    for version in ParameterVersion.objects.select_for_update(of=("self",)).filter(
+            state__in=[S.APPROVED, S.SCHEDULED], approved_at__lt=cutoff).select_related("subject"):
+        previous = version.state
+        version.state, version.closed_at = S.EXPIRED, now
+        version.save(update_fields=["state", "closed_at", "updated_at"])
+        audit_append(actor=None, action="expired", version=version, from_state=previous, to_state=S.EXPIRED, at=now)
+        expired.append(version)
+    return expired
+
+
+def version_find(*, subject_key: str, number: int) -> ParameterVersion:
+    try:
+        return ParameterVersion.objects.select_related("subject").get(subject__key=subject_key, number=number)
+    except ParameterVersion.DoesNotExist:
+        raise NotFound(f"no version {number} of {subject_key}") from None

@@ -1,0 +1,273 @@
+"""Every transition of the workflow and every refusal, through the services."""
+from datetime import timedelta
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.db.utils import DatabaseError
+from django.utils import timezone
+
+from governance.errors import InvalidTransition, PermissionDenied, PolicyViolation, StaleVersion, ValidationFailed
+from governance.parameters import services
+from governance.parameters.audit import audit_verify
+from governance.parameters.models import Approval, AuditEntry, ParameterVersion
+from governance.parameters.selectors import version_assessment
+from governance.parameters.transitions import actions_available
+from tests.parameters.conftest import approve_all, contract_text, edit
+from tests.parameters.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+BTC = contract_text()
+TIGHTER = edit(BTC, "maintenance_margin_rate: 0.0065", "maintenance_margin_rate: 0.007")  # tier 3 up
+LOOSER_SMALL = edit(BTC, "maintenance_margin_rate: 0.0065", "maintenance_margin_rate: 0.006")  # -7.7%
+LOOSER_LARGE = edit(BTC, "maintenance_margin_rate: 0.0065", "maintenance_margin_rate: 0.0045")  # -30.8%
+LOOSER_LARGE = edit(LOOSER_LARGE, "maintenance_margin_rate: 0.005\n", "maintenance_margin_rate: 0.0045\n")
+
+
+def draft(actor, text=BTC, **kwargs):
+    return services.version_draft_create(actor=actor, yaml_text=text, rationale="Because.", **kwargs)
+
+
+def submitted(actor, text=BTC):
+    return services.version_submit(actor=actor, version=draft(actor, text))
+
+
+def test_first_version_goes_from_draft_to_active(analyst, alice, bob):
+    version = submitted(analyst)
+    assert (version.number, version.state, version.based_on) == (1, "submitted", None)
+    version = services.version_approve(actor=alice, version=version, content_hash=version.content_hash)
+    assert version.state == "submitted"  # 1 of 2
+    version = services.version_approve(actor=bob, version=version, content_hash=version.content_hash)
+    assert (version.state, version.approved_at is not None) == ("approved", True)
+    version = services.version_activate(actor=alice, version=version)
+    assert version.state == "active" and version.activated_at == version.effective_at
+    assert [e.action for e in AuditEntry.objects.order_by("sequence")] == [
+        "draft_created", "submitted", "approval_given", "approval_given", "approved", "activated"]
+    assert audit_verify() == (6, [])
+
+
+def test_an_invalid_draft_is_kept_but_cannot_be_submitted_until_fixed(analyst):
+    version = draft(analyst, edit(BTC, "cap: 50000\n", "cap: fifty\n"))
+    with pytest.raises(ValidationFailed) as raised:
+        services.version_submit(actor=analyst, version=version)
+    assert raised.value.message == ("BTCUSDT v1 does not validate: 1 error(s); first: rules/contracts/BTCUSDT.yaml"
+                                    ":11:10: tiers[0].cap: expected a number, got 'fifty'")
+    assert raised.value.details[0] | {"text": ""} == {"line": 11, "column": 10, "path": "tiers[0].cap",
+                                                      "message": "expected a number, got 'fifty'", "text": ""}
+    version.refresh_from_db()
+    assert version.state == "draft"
+    version = services.version_draft_update(actor=analyst, version=version, yaml_text=BTC)
+    assert services.version_submit(actor=analyst, version=version).state == "submitted"
+
+
+def test_the_author_can_never_approve_their_own_version(alice):
+    author = UserFactory(username="both", roles=["authors", "committee"])
+    version = submitted(author)
+    with pytest.raises(PermissionDenied) as raised:
+        services.version_approve(actor=author, version=version, content_hash=version.content_hash)
+    assert raised.value.message == "both wrote BTCUSDT v1 and may not approve it (four eyes)"
+    assert Approval.objects.count() == 0
+
+
+def test_a_member_approves_once(analyst, alice):
+    version = submitted(analyst)
+    services.version_approve(actor=alice, version=version, content_hash=version.content_hash)
+    with pytest.raises(InvalidTransition) as raised:
+        services.version_approve(actor=alice, version=version, content_hash=version.content_hash)
+    assert raised.value.message == "alice has already approved BTCUSDT v1"
+    assert Approval.objects.count() == 1
+
+
+def test_approvals_belong_to_the_content_reviewed(analyst, alice):
+    version = submitted(analyst)
+    with pytest.raises(PolicyViolation) as raised:
+        services.version_approve(actor=alice, version=version, content_hash="0" * 64)
+    assert raised.value.message.startswith("the content of BTCUSDT v1 is not the content you reviewed")
+
+
+def test_only_committee_members_approve(analyst, analyst2):
+    version = submitted(analyst)
+    with pytest.raises(PermissionDenied) as raised:
+        services.version_approve(actor=analyst2, version=version, content_hash=version.content_hash)
+    assert raised.value.message == ("analyst2 may not approve BTCUSDT v1: it needs the committee role "
+                                    "(group 'risk-committee')")
+
+
+def test_only_authors_draft_and_only_the_author_edits(analyst, analyst2, outsider):
+    with pytest.raises(PermissionDenied) as raised:
+        draft(outsider)
+    assert raised.value.message == ("mallory may not draft a parameter change: it needs the authors role "
+                                    "(group 'analysts')")
+    version = draft(analyst)
+    with pytest.raises(PermissionDenied) as raised:
+        services.version_draft_update(actor=analyst2, version=version, yaml_text=TIGHTER)
+    assert raised.value.message == "only the author (analyst) may edit BTCUSDT v1"
+
+
+def test_content_is_frozen_from_submission_on(analyst):
+    version = submitted(analyst)
+    with pytest.raises(InvalidTransition) as raised:
+        services.version_draft_update(actor=analyst, version=version, yaml_text=TIGHTER)
+    assert raised.value.message == "cannot edit BTCUSDT v1: it is submitted (only from draft)"
+    with pytest.raises(DatabaseError), transaction.atomic():  # and the database refuses it too
+        ParameterVersion.objects.filter(pk=version.pk).update(yaml_text=TIGHTER)
+    version.refresh_from_db()
+    assert version.yaml_text == BTC
+
+
+def test_the_database_allows_one_active_version_per_contract(activate, analyst):
+    first = activate(BTC)
+    other = draft(analyst, TIGHTER)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ParameterVersion.objects.filter(pk=other.pk).update(state="active", activated_at=timezone.now())
+    assert list(ParameterVersion.objects.filter(state="active")) == [first]
+
+
+def test_a_stale_version_must_be_rebased_and_loses_its_approvals(activate, analyst, analyst2, alice, bob, carol):
+    v1 = activate(BTC)
+    v2 = submitted(analyst, TIGHTER)
+    services.version_approve(actor=carol, version=v2, content_hash=v2.content_hash)
+    v3 = services.version_submit(actor=analyst2, version=draft(analyst2, edit(BTC, "tick_size: 0.1", "tick_size: 0.5")))
+    services.version_activate(actor=alice, version=approve_all(v3, alice, bob))
+    with pytest.raises(StaleVersion) as raised:
+        services.version_approve(actor=alice, version=v2, content_hash=v2.content_hash)
+    assert raised.value.message == ("BTCUSDT v2 is based on v1, but another version became active since: "
+                                    "rebase it before you approve it")
+    v2 = services.version_rebase(actor=analyst, version=v2)
+    assert v2.based_on.number == 3
+    assert v2.approvals.filter(revoked_at__isnull=True).count() == 0
+    v2 = approve_all(v2, alice, bob)
+    assert v2.state == "approved"
+    assert v1.pk != v2.based_on_id
+
+
+def test_a_loosening_beyond_its_step_needs_the_larger_quorum_and_the_notice(activate, analyst, alice, bob, carol):
+    activate(BTC)
+    version = submitted(analyst, LOOSER_LARGE)
+    assessment = version_assessment(version)
+    assert (assessment.required_approvals, assessment.notice_hours, assessment.loosening_beyond_step) == (3, 24, True)
+    version = approve_all(version, alice, bob)
+    assert version.state == "submitted"  # 2 of 3
+    version = approve_all(version, carol)
+    assert version.state == "approved"
+    with pytest.raises(PolicyViolation) as raised:
+        services.version_activate(actor=alice, version=version)
+    due = version.approved_at + timedelta(hours=24)
+    assert raised.value.message == f"BTCUSDT v2 may not take effect before {due.isoformat()}"
+    version = services.version_activate(actor=alice, version=version, now=due)
+    assert version.state == "active"
+
+
+def test_a_small_loosening_needs_the_standard_quorum_and_the_notice(activate, analyst, alice, bob):
+    activate(BTC)
+    version = approve_all(submitted(analyst, LOOSER_SMALL), alice, bob)
+    assert version.state == "approved"
+    assert version_assessment(version).notice_hours == 24
+    with pytest.raises(PolicyViolation):
+        services.version_activate(actor=alice, version=version)
+
+
+def test_a_tightening_takes_effect_at_once_with_the_standard_quorum(activate, analyst, alice, bob):
+    v1 = activate(BTC)
+    v2 = approve_all(submitted(analyst, TIGHTER), alice, bob)
+    v2 = services.version_activate(actor=bob, version=v2)
+    v1.refresh_from_db()
+    assert (v1.state, v2.state) == ("superseded", "active")
+    assert v1.superseded_at == v2.activated_at
+
+
+def test_rejection_needs_a_reason_and_a_member_other_than_the_author(analyst, alice):
+    version = submitted(analyst)
+    with pytest.raises(ValidationFailed) as raised:
+        services.version_reject(actor=alice, version=version, reason="  ")
+    assert raised.value.message == "a rejection needs a reason"
+    version = services.version_reject(actor=alice, version=version, reason="Tier 3 too tight for market makers.")
+    assert (version.state, version.reason) == ("rejected", "Tier 3 too tight for market makers.")
+    with pytest.raises(InvalidTransition) as raised:
+        services.version_approve(actor=alice, version=version, content_hash=version.content_hash)
+    assert raised.value.message == "cannot approve BTCUSDT v1: it is rejected (only from submitted)"
+
+
+def test_withdraw_by_author_and_cancel_by_committee(activate, analyst, analyst2, alice, bob):
+    version = services.version_withdraw(actor=analyst, version=submitted(analyst), reason="Wrong table.")
+    assert version.state == "withdrawn"
+    activate(edit(BTC, "tick_size: 0.1", "tick_size: 0.2"))
+    scheduled = approve_all(submitted(analyst, LOOSER_SMALL), alice, bob)
+    with pytest.raises(PermissionDenied) as raised:
+        services.version_withdraw(actor=analyst2, version=scheduled)
+    assert raised.value.message == "analyst2 may not cancel BTCUSDT v3: it needs the committee role (group 'risk-committee')"
+    assert services.version_withdraw(actor=alice, version=scheduled, reason="Market too volatile.").state == "withdrawn"
+
+
+def test_scheduling_respects_notice_and_the_beat_task_activates_when_due(activate, analyst, alice, bob):
+    activate(BTC)
+    version = approve_all(submitted(analyst, LOOSER_SMALL), alice, bob)
+    too_early = version.approved_at + timedelta(hours=1)
+    with pytest.raises(PolicyViolation) as raised:
+        services.version_schedule(actor=alice, version=version, effective_at=too_early)
+    assert raised.value.message.startswith("BTCUSDT v2 may take effect at ")
+    assert raised.value.message.endswith(" at the earliest (notice of 24 h after approval)")
+    effective = version.approved_at + timedelta(hours=30)
+    version = services.version_schedule(actor=alice, version=version, effective_at=effective)
+    assert version.state == "scheduled"
+    assert services.versions_activate_due(now=effective - timedelta(seconds=1)) == []
+    assert [v.pk for v in services.versions_activate_due(now=effective)] == [version.pk]
+    version.refresh_from_db()
+    assert (version.state, version.activated_at) == ("active", effective)
+    assert AuditEntry.objects.filter(action="activated", version=version, actor__isnull=True).count() == 1
+
+
+def test_an_approved_version_not_activated_in_time_expires(activate, analyst, alice, bob):
+    activate(BTC)
+    version = approve_all(submitted(analyst, LOOSER_SMALL), alice, bob)
+    assert services.versions_expire_due(now=version.approved_at + timedelta(hours=167)) == []
+    expired = services.versions_expire_due(now=version.approved_at + timedelta(hours=169))
+    assert [v.pk for v in expired] == [version.pk]
+    version.refresh_from_db()
+    assert version.state == "expired"
+
+
+def test_emergency_tightening_activates_at_once_and_waits_for_ratification(activate, analyst, alice, bob, erin):
+    activate(BTC)
+    version = submitted(analyst, TIGHTER)
+    version = services.version_emergency_activate(actor=erin, version=version, reason="Flash crash.")
+    assert (version.state, version.emergency, version.unratified) == ("active", True, True)
+    version = services.version_ratify(actor=alice, version=version)
+    assert version.unratified
+    version = services.version_ratify(actor=bob, version=version)
+    assert not version.unratified and version.ratified_at is not None
+
+
+def test_the_emergency_path_cannot_loosen(activate, analyst, erin):
+    activate(BTC)
+    version = submitted(analyst, LOOSER_SMALL)
+    with pytest.raises(PolicyViolation) as raised:
+        services.version_emergency_activate(actor=erin, version=version, reason="Please.")
+    assert raised.value.message == "BTCUSDT v2 is not a tightening only: the emergency path cannot activate it"
+
+
+def test_rollback_copies_an_earlier_version_under_the_lighter_policy(activate, analyst, alice, bob):
+    v1 = activate(BTC)
+    services.version_activate(actor=alice, version=approve_all(submitted(analyst, TIGHTER), alice, bob))
+    v3 = services.version_rollback_draft(actor=analyst, version=v1)
+    assert (v3.number, v3.rollback_of, v3.yaml_text, v3.content_hash) == (3, v1, v1.yaml_text, v1.content_hash)
+    v3 = services.version_submit(actor=analyst, version=v3)
+    assessment = version_assessment(v3)
+    assert (assessment.rollback, assessment.required_approvals, assessment.notice_hours) == (True, 1, 0)
+    v3 = approve_all(v3, bob)
+    assert services.version_activate(actor=bob, version=v3).state == "active"
+
+
+def test_submitting_the_active_content_again_is_refused(activate, analyst):
+    activate(BTC)
+    with pytest.raises(PolicyViolation) as raised:
+        submitted(analyst, BTC + "# only a comment differs\n")
+    assert raised.value.message == "BTCUSDT v2 has the same content as the active BTCUSDT v1: nothing to change"
+
+
+def test_actions_available_lists_exactly_what_a_user_may_do_now(analyst, alice):
+    version = submitted(analyst)
+    now = timezone.now()
+    assert [a for a, why in actions_available(version=version, user=alice, now=now).items() if why is None] == [
+        "reject", "approve"]
+    assert [a for a, why in actions_available(version=version, user=analyst, now=now).items() if why is None] == [
+        "withdraw"]
