@@ -1,0 +1,56 @@
+"""`verify_audit` finds an entry changed or removed behind the application's back."""
+import pytest
+from django.db import connection
+
+from governance.parameters.models import AuditEntry
+from tests.parameters.commands.conftest import run
+from tests.parameters.conftest import contract_text
+
+pytestmark = pytest.mark.django_db
+
+
+def _behind_the_applications_back(sql: str, params: list) -> None:
+    """What someone with database access could do: switch the append-only guard off, then write."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # ALTER TABLE refuses pending deferred FK checks
+            cursor.execute("ALTER TABLE parameters_auditentry DISABLE TRIGGER parameters_audit_append_only")
+        else:
+            cursor.execute("DROP TRIGGER parameters_audit_no_update")
+        cursor.execute(sql, params)
+
+
+def test_an_intact_chain_exits_0(activate):
+    activate(contract_text())
+    result = run("verify_audit")
+    assert (result.code, result.lines) == (0, ["verify_audit: 6 entries, chain intact"])
+
+
+def test_an_altered_reason_is_found(activate):
+    activate(contract_text())
+    _behind_the_applications_back("UPDATE parameters_auditentry SET actor_name = %s WHERE sequence = 3",
+                                  ["mallory"])
+    result = run("verify_audit")
+    assert (result.code, result.lines) == (1, [
+        "audit entry #3: content was altered (its hash does not match)",
+        "verify_audit: 6 entries, 1 problem(s): the audit log was tampered with",
+    ])
+
+
+def test_a_removed_entry_is_found(activate):
+    activate(contract_text())
+    _behind_the_applications_back("DELETE FROM parameters_auditentry WHERE sequence = %s", [2])
+    result = run("verify_audit")
+    assert (result.code, result.lines) == (1, [
+        "audit entry #3: entries #2 are missing (removed)",
+        "audit entry #3: does not chain to the entry before it",
+        "verify_audit: 5 entries, 2 problem(s): the audit log was tampered with",
+    ])
+
+
+def test_the_database_refuses_an_update_while_the_guard_is_on(activate):
+    from django.db import DatabaseError, transaction
+
+    activate(contract_text())
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEntry.objects.filter(sequence=1).update(reason="quietly")
