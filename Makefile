@@ -24,11 +24,17 @@ $(DEV_STAMP): requirements.txt requirements-dev.txt | $(PY)
 setup: $(RUNTIME_STAMP)
 	mkdir -p var
 
-## make run: set up, migrate the embedded database, validate rules/, start the system.
+# `make run` works with no servers: SQLite in var/ and Celery's filesystem transport in
+# var/celery. Set DATABASE_URL / CELERY_BROKER_URL to use PostgreSQL / Redis or RabbitMQ.
+run: export CELERY_BROKER_URL ?= filesystem://
+
+## make run: set up, migrate, validate rules/, create demo users and data, then start
+## the web app, a Celery worker and beat (bin/run).
 run: setup
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py validate_rules
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	$(PY) manage.py demo_setup
+	HOST=$(HOST) PORT=$(PORT) PY=$(PY) bin/run
 
 ## make test: set up and run the whole suite (on PostgreSQL when it is reachable).
 test: $(DEV_STAMP)
