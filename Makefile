@@ -7,7 +7,7 @@ DEV_STAMP := $(VENV)/.dev-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test setup validate bench clean
+.PHONY: run test setup validate bench clean chromium
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,16 @@ run: setup
 	$(PY) manage.py demo_setup
 	HOST=$(HOST) PORT=$(PORT) PY=$(PY) bin/run
 
+# The browser tests drive Debian's chromium (Playwright's own download does not work here).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@test -x $(CHROMIUM) || { echo "make test: installing Debian's chromium for the browser tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	  echo "make test: could not install chromium (not root?): the browser tests will not run"; }
+
 ## make test: set up and run the whole suite (on PostgreSQL when it is reachable).
-test: $(DEV_STAMP)
+test: $(DEV_STAMP) chromium
 	mkdir -p var
 	@exports="$$($(PY) -m tests.services --env)" && eval "$$exports" && $(PY) -m pytest $(PYTEST_ARGS)
 

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "governance.rulefiles",
     "governance.parameters",
+    "governance.positions",
 ]
 
 MIDDLEWARE = [
@@ -120,7 +121,10 @@ BEAT_INTERVAL_SECONDS = float(os.environ.get("BEAT_INTERVAL_SECONDS", "30"))
 CELERY_BEAT_SCHEDULE = {
     "activate-due-versions": {"task": "parameters.versions_activate_due", "schedule": BEAT_INTERVAL_SECONDS},
     "expire-due-versions": {"task": "parameters.versions_expire_due", "schedule": 300.0},
+    "resume-rollouts": {"task": "positions.rollouts_resume", "schedule": 60.0},
 }
+# Positions per rollout chunk: one SQL statement and one task each.
+ROLLOUT_CHUNK_SIZE = int(os.environ.get("ROLLOUT_CHUNK_SIZE", "20000"))
 
 LOGGING = {
     "version": 1,

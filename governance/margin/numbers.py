@@ -36,6 +36,16 @@ def decimal_require(name: str, value: object) -> Decimal:
     return value
 
 
+# A product with a non-terminating rate (multiplier / leverage, held to 80 digits) carries
+# representation noise in its last digits; rounding it to 64 significant digits first
+# removes the noise, so a product that is exactly on a quantum is not pushed past it.
+_DENOISE = Context(prec=64, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999)
+
+
+def denoise(value: Decimal) -> Decimal:
+    return _DENOISE.plus(value)
+
+
 def round_up(value: Decimal, quantum: Decimal) -> Decimal:
     return value.quantize(quantum, rounding=ROUND_CEILING, context=CONTEXT)
 

@@ -6,7 +6,15 @@ from decimal import Decimal, localcontext
 
 from governance.margin.errors import InvalidInput
 from governance.margin.liquidation import liquidation_price_compute
-from governance.margin.numbers import AMOUNT_QUANTUM, CONTEXT, decimal_require, decimal_text, round_down, round_up
+from governance.margin.numbers import (
+    AMOUNT_QUANTUM,
+    CONTEXT,
+    decimal_require,
+    decimal_text,
+    denoise,
+    round_down,
+    round_up,
+)
 from governance.margin.positions import Position
 from governance.margin.tiers import Schedule, tier_select
 
@@ -72,7 +80,7 @@ def requirements_compute(*, position: Position, schedule: Schedule, margin_call_
     with localcontext(CONTEXT):
         notional = position.size * position.price
         tier = tier_select(schedule=schedule, notional=notional)
-        initial_margin = round_up(notional * tier.initial_margin_rate, quantum)
+        initial_margin = round_up(denoise(notional * tier.initial_margin_rate), quantum)
         maintenance_margin = round_up(notional * tier.maintenance_margin_rate - tier.maintenance_amount, quantum)
         pnl = position.pnl_at(position.price)
         balance = round_down(position.isolated_margin + pnl, quantum)

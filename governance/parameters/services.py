@@ -14,6 +14,7 @@ from governance.parameters import transitions as t
 from governance.parameters.audit import audit_append
 from governance.parameters.models import Approval, ParameterVersion, Subject, VersionState
 from governance.parameters.policy import policy_current, role_require
+from governance.parameters.signals import version_activated
 from governance.parameters.selectors import (
     ValidatedContent,
     active_version,
@@ -230,6 +231,7 @@ def _activate(*, actor: Any, version: ParameterVersion, now: datetime, action: s
     version.save(update_fields=["state", "activated_at", "effective_at", "emergency", "approved_at", "updated_at"])
     audit_append(actor=actor, action=action, version=version, from_state=from_state, to_state=S.ACTIVE, at=now,
                  details={"superseded": previous.number if previous else None})
+    version_activated.send(sender=ParameterVersion, version=version, now=now)
     return version
 
 

@@ -48,9 +48,10 @@ def test_beat_runs_both_tasks_and_they_are_registered():
     assert {name: entry["task"] for name, entry in schedule.items()} == {
         "activate-due-versions": "parameters.versions_activate_due",
         "expire-due-versions": "parameters.versions_expire_due",
+        "resume-rollouts": "positions.rollouts_resume",
     }
     celery_app.loader.import_default_modules()
-    assert {"parameters.versions_activate_due", "parameters.versions_expire_due"} <= set(celery_app.tasks)
+    assert {entry["task"] for entry in schedule.values()} <= set(celery_app.tasks)
     assert settings.CELERY_BEAT_SCHEDULER == "django_celery_beat.schedulers:DatabaseScheduler"
 
 

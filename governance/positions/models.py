@@ -1,0 +1,158 @@
+"""Isolated positions, market data, rollouts of parameter changes, and the margin-event outbox."""
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+AMOUNT = dict(max_digits=38, decimal_places=18)
+
+
+class PositionStatus(models.TextChoices):
+    PENDING = "pending", "Not computed yet"
+    HEALTHY = "healthy", "Healthy"
+    MARGIN_CALL = "margin_call", "Margin call"
+    LIQUIDATABLE = "liquidatable", "Liquidatable"
+    BEYOND_TIERS = "beyond_tiers", "Notional beyond the last tier"
+    NO_PARAMETERS = "no_parameters", "No active parameters"
+
+
+class Account(models.Model):
+    code = models.CharField(max_length=64, unique=True, help_text="The exchange's account identifier.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class MarketData(models.Model):
+    """Mark price and realized volatility of one contract, from the exchange's market data."""
+
+    symbol = models.CharField(max_length=40, primary_key=True)
+    mark_price = models.DecimalField(**AMOUNT)
+    realized_volatility = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "market data"
+
+    def __str__(self) -> str:
+        return f"{self.symbol} @ {self.mark_price}"
+
+
+class Position(models.Model):
+    """One isolated position (one-way mode: one per account and contract) and its computed margin.
+
+    The computed columns are written only by the set-based re-margining, together with the
+    stamp of exactly what was applied.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="positions")
+    symbol = models.CharField(max_length=40)
+    side = models.CharField(max_length=5, choices=[("long", "long"), ("short", "short")])
+    quantity = models.DecimalField(**AMOUNT)
+    entry_price = models.DecimalField(**AMOUNT)
+    isolated_margin = models.DecimalField(**AMOUNT)
+    updated_at = models.DateTimeField(help_text="Last change of the position itself.")
+
+    notional = models.DecimalField(null=True, blank=True, **AMOUNT)
+    tier = models.PositiveSmallIntegerField(null=True, blank=True)
+    initial_margin = models.DecimalField(null=True, blank=True, **AMOUNT)
+    maintenance_margin = models.DecimalField(null=True, blank=True, **AMOUNT)
+    margin_balance = models.DecimalField(null=True, blank=True, **AMOUNT)
+    margin_ratio = models.DecimalField(null=True, blank=True, **AMOUNT)
+    liquidation_price = models.DecimalField(null=True, blank=True, **AMOUNT)
+    status = models.CharField(max_length=16, choices=PositionStatus.choices, default=PositionStatus.PENDING)
+    contract_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
+                                         on_delete=models.PROTECT, related_name="+")
+    exchange_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
+                                         on_delete=models.PROTECT, related_name="+")
+    volatility_band = models.PositiveSmallIntegerField(null=True, blank=True)
+    multiplier = models.DecimalField(null=True, blank=True, **AMOUNT)
+    rollout = models.ForeignKey("Rollout", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "symbol"], name="one_position_per_account_and_contract"),
+            models.CheckConstraint(condition=Q(quantity__gt=0) & Q(entry_price__gt=0) & Q(isolated_margin__gte=0),
+                                   name="position_inputs_valid"),
+        ]
+        indexes = [models.Index(fields=["symbol", "id"], name="position_symbol_id_idx"),
+                   models.Index(fields=["status"], name="position_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.account.code} {self.symbol} {self.side}"
+
+
+class Rollout(models.Model):
+    """Pushing the parameters in force to every position of a scope, chunk by chunk."""
+
+    class Trigger(models.TextChoices):
+        CONTRACT = "contract_version", "Contract version activated"
+        EXCHANGE = "exchange_version", "Exchange-wide version activated"
+        BAND = "volatility_band", "Volatility band changed"
+        MARK = "mark_price", "Mark price changed"
+        MANUAL = "manual", "Started by an operator"
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        SUPERSEDED = "superseded", "Superseded"
+        FAILED = "failed", "Failed"
+
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    symbols = models.JSONField(help_text="The contracts in scope.")
+    contract_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
+                                         on_delete=models.PROTECT, related_name="+")
+    exchange_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
+                                         on_delete=models.PROTECT, related_name="+")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.RUNNING)
+    superseded_by = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    positions_total = models.PositiveBigIntegerField(default=0)
+    positions_done = models.PositiveBigIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    events = models.PositiveBigIntegerField(default=0)
+    detail = models.TextField(blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"rollout #{self.pk} ({self.trigger})"
+
+
+class RolloutChunk(models.Model):
+    rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="chunks")
+    first_id = models.BigIntegerField()
+    last_id = models.BigIntegerField()
+    done_at = models.DateTimeField(null=True, blank=True)
+    positions = models.PositiveIntegerField(default=0)
+    events = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["rollout", "first_id"]
+        constraints = [models.UniqueConstraint(fields=["rollout", "first_id"], name="chunk_unique_per_rollout")]
+
+
+class MarginEvent(models.Model):
+    """Outbox: a position entered or left margin call, or became liquidatable. The id is the cursor."""
+
+    position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="events")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    symbol = models.CharField(max_length=40)
+    old_status = models.CharField(max_length=16)
+    new_status = models.CharField(max_length=16)
+    margin_ratio = models.DecimalField(null=True, blank=True, **AMOUNT)
+    contract_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
+                                         on_delete=models.PROTECT, related_name="+")
+    exchange_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
+                                         on_delete=models.PROTECT, related_name="+")
+    rollout = models.ForeignKey(Rollout, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]

@@ -1,0 +1,30 @@
+"""Reads of the book: the margin-event feed and rollout progress."""
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from governance.errors import ValidationFailed
+from governance.positions.models import MarginEvent, Rollout
+
+
+def margin_events_after(*, cursor: int = 0, limit: int = 500) -> list[MarginEvent]:
+    """Events with id > cursor, in order; the last id returned is the next cursor.
+
+    Ids come from one sequence and every event is written by the statement that changed the
+    position, so a reader that keeps its cursor sees each event once, in commit order per chunk.
+    """
+    if cursor < 0 or not 1 <= limit <= 10000:
+        raise ValidationFailed("cursor must be >= 0 and limit between 1 and 10000",
+                               details=[{"path": "cursor" if cursor < 0 else "limit", "message": "out of range"}])
+    return list(MarginEvent.objects.filter(id__gt=cursor).order_by("id")[:limit])
+
+
+def rollouts_recent(*, limit: int = 50) -> QuerySet[Rollout]:
+    return Rollout.objects.order_by("-started_at", "-id")[:limit]
+
+
+def rollout_progress(rollout: Rollout) -> dict:
+    return {"id": rollout.pk, "trigger": rollout.trigger, "state": rollout.state, "symbols": rollout.symbols,
+            "positions_total": rollout.positions_total, "positions_done": rollout.positions_done,
+            "chunks_total": rollout.chunks_total, "chunks_done": rollout.chunks_done, "events": rollout.events,
+            "started_at": rollout.started_at, "finished_at": rollout.finished_at, "detail": rollout.detail}

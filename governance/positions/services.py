@@ -1,0 +1,316 @@
+"""Writes to the book: positions and market data upserts, rollouts and their chunks.
+
+Every write to the computed margin of positions goes through `chunk_remargin` (set-based).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Iterable
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from governance.errors import NotFound, ValidationFailed
+from governance.parameters.models import ParameterVersion, Subject
+from governance.positions.models import Account, MarketData, Position, Rollout, RolloutChunk
+from governance.positions.remargin import ChunkResult, chunk_remargin
+from governance.positions.terms import terms_current
+
+R = Rollout.State
+
+
+def _chunk_size() -> int:
+    return int(getattr(settings, "ROLLOUT_CHUNK_SIZE", 20000))
+
+
+# --- rollouts ---------------------------------------------------------------------------
+
+def _chunk_ranges(symbols: list[str], size: int) -> list[tuple[int, int, int]]:
+    """(first id, last id, count) of consecutive groups of `size` positions of `symbols`, by id."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT MIN(id), MAX(id), COUNT(*) FROM ("
+            "  SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / %s AS g FROM positions_position"
+            f"  WHERE symbol IN ({', '.join(['%s'] * len(symbols))})"
+            ") numbered GROUP BY g ORDER BY 1", [size, *symbols])
+        return [tuple(row) for row in cursor.fetchall()]
+
+
+@transaction.atomic
+def rollout_start(*, trigger: str, symbols: Iterable[str] | None = None,
+                  contract_version: ParameterVersion | None = None,
+                  exchange_version: ParameterVersion | None = None, now: datetime | None = None) -> Rollout:
+    """Record a rollout of the parameters in force to every position of `symbols` (None: all
+    contracts with active parameters) and its chunks; the chunks are sent to the workers when
+    the transaction commits. Running rollouts whose scope overlaps are superseded and their
+    remaining scope taken over, so the newest rollout finishes the job."""
+    now = now or timezone.now()
+    scope = set(symbols) if symbols is not None else set(terms_current())
+    older = list(Rollout.objects.select_for_update().filter(state=R.RUNNING))
+    overlapping = [r for r in older if scope & set(r.symbols)]
+    for r in overlapping:
+        scope |= set(r.symbols)
+    rollout = Rollout.objects.create(trigger=trigger, symbols=sorted(scope), contract_version=contract_version,
+                                     exchange_version=exchange_version, started_at=now)
+    Rollout.objects.filter(pk__in=[r.pk for r in overlapping]).update(state=R.SUPERSEDED, superseded_by=rollout,
+                                                                       finished_at=now)
+    ranges = _chunk_ranges(sorted(scope), _chunk_size()) if scope else []
+    RolloutChunk.objects.bulk_create([RolloutChunk(rollout=rollout, first_id=a, last_id=b, positions=n)
+                                      for a, b, n in ranges])
+    rollout.chunks_total, rollout.positions_total = len(ranges), sum(n for _, _, n in ranges)
+    rollout.save(update_fields=["chunks_total", "positions_total"])
+    if not ranges:
+        transaction.on_commit(lambda: _dispatch_finish(rollout.pk))
+    else:
+        chunk_ids = list(rollout.chunks.values_list("pk", flat=True))
+        transaction.on_commit(lambda: _dispatch_chunks(chunk_ids))
+    return rollout
+
+
+def _dispatch_chunks(chunk_ids: list[int]) -> None:
+    from governance.positions.tasks import rollout_chunk_apply_task
+
+    for chunk_id in chunk_ids:
+        rollout_chunk_apply_task.delay(chunk_id)
+
+
+def _dispatch_finish(rollout_id: int) -> None:
+    from governance.positions.tasks import rollout_finish_task
+
+    rollout_finish_task.delay(rollout_id)
+
+
+def _scope_share_lock(symbols: list[str]) -> None:
+    """Hold the subjects of the scope (and the exchange-wide one) against activation until commit.
+
+    Activation locks its subject FOR UPDATE, so a chunk reads the versions in force and
+    writes its stamp with no activation in between: an older chunk can never overwrite
+    a newer stamp.
+    """
+    if connection.vendor != "postgresql":
+        return  # SQLite runs one writer at a time
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM parameters_subject WHERE key = ANY(%s) ORDER BY id FOR SHARE",
+                       [[*symbols, Subject.EXCHANGE_KEY]])
+
+
+@transaction.atomic
+def rollout_chunk_apply(*, chunk_id: int, now: datetime | None = None) -> ChunkResult | None:
+    """Re-margin one chunk with the parameters in force now. Idempotent: a chunk already done,
+    or of a rollout no longer running, is skipped (None)."""
+    now = now or timezone.now()
+    chunk = RolloutChunk.objects.select_for_update().filter(pk=chunk_id).select_related("rollout").first()
+    if chunk is None:
+        raise NotFound(f"no rollout chunk {chunk_id}")
+    if chunk.done_at is not None or chunk.rollout.state != R.RUNNING:
+        return None
+    rollout = chunk.rollout
+    _scope_share_lock(rollout.symbols)
+    result = chunk_remargin(first_id=chunk.first_id, last_id=chunk.last_id,
+                            terms=terms_current(symbols=rollout.symbols), rollout_id=rollout.pk, now=now)
+    chunk.done_at, chunk.positions, chunk.events = now, result.positions, result.events
+    chunk.attempts = F("attempts") + 1
+    chunk.save(update_fields=["done_at", "positions", "events", "attempts"])
+    Rollout.objects.filter(pk=rollout.pk).update(chunks_done=F("chunks_done") + 1,
+                                                 positions_done=F("positions_done") + result.positions,
+                                                 events=F("events") + result.events)
+    rollout.refresh_from_db(fields=["chunks_done", "chunks_total"])
+    if rollout.chunks_done >= rollout.chunks_total:
+        transaction.on_commit(lambda: _dispatch_finish(rollout.pk))
+    return result
+
+
+def positions_stale(*, symbols: list[str]) -> list[int]:
+    """Ids of positions of `symbols` whose stamp is not the parameters in force now."""
+    stale: list[int] = []
+    for symbol, terms in terms_current(symbols=symbols).items():
+        scope = Position.objects.filter(symbol=symbol)
+        wrong = scope.exclude(contract_version_id=terms.contract_version_id, volatility_band=terms.band)
+        if terms.exchange_version_id is None:
+            wrong = wrong | scope.filter(exchange_version_id__isnull=False)
+        else:
+            wrong = wrong | scope.exclude(exchange_version_id=terms.exchange_version_id)
+        stale.extend(wrong.values_list("id", flat=True))
+    return sorted(set(stale))
+
+
+@transaction.atomic
+def rollout_finish(*, rollout_id: int, now: datetime | None = None) -> Rollout:
+    """The final step: every position of the scope must carry the stamp in force; positions
+    that do not (added or left behind meanwhile) are re-margined here, then it is checked again."""
+    now = now or timezone.now()
+    rollout = Rollout.objects.select_for_update().get(pk=rollout_id)
+    if rollout.state != R.RUNNING:
+        return rollout
+    pending = rollout.chunks.filter(done_at__isnull=True).count()
+    if pending:
+        return rollout  # a chunk is still on its way; its completion calls us again
+    _scope_share_lock(rollout.symbols)
+    stale = positions_stale(symbols=rollout.symbols)
+    if stale:
+        result = chunk_remargin(first_id=stale[0], last_id=stale[-1], ids=stale,
+                                terms=terms_current(symbols=rollout.symbols), rollout_id=rollout.pk, now=now)
+        rollout.events += result.events
+        rollout.detail = f"final step re-margined {result.positions} position(s) left with an old stamp"
+        stale = positions_stale(symbols=rollout.symbols)
+    if stale:
+        rollout.state, rollout.detail = R.FAILED, f"{len(stale)} position(s) still carry an old stamp"
+    else:
+        rollout.state = R.COMPLETED
+    rollout.finished_at = now
+    rollout.save(update_fields=["state", "detail", "finished_at", "events"])
+    return rollout
+
+
+def rollouts_resume(*, older_than_seconds: float = 60.0) -> int:
+    """Re-send the chunks of running rollouts that have waited too long (a lost message);
+    the periodic safety net beside the broker's own redelivery. Returns the chunks re-sent."""
+    cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
+    chunk_ids = list(RolloutChunk.objects.filter(rollout__state=R.RUNNING, rollout__started_at__lt=cutoff,
+                                                 done_at__isnull=True).values_list("pk", flat=True))
+    _dispatch_chunks(chunk_ids)
+    finished = Rollout.objects.filter(state=R.RUNNING, started_at__lt=cutoff).exclude(chunks__done_at__isnull=True)
+    for rollout_id in finished.values_list("pk", flat=True):
+        _dispatch_finish(rollout_id)
+    return len(chunk_ids)
+
+
+# --- positions and market data ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class UpsertResult:
+    rows: int
+    created: int
+    updated: int
+
+
+def _decimal(row: dict, key: str, where: str, errors: list, *, positive: bool = True,
+             optional: bool = False) -> Decimal | None:
+    value = row.get(key)
+    if value is None or value == "":
+        if not optional:
+            errors.append({"path": f"{where}.{key}", "message": "required"})
+        return None
+    if isinstance(value, (float, bool)):
+        errors.append({"path": f"{where}.{key}", "message": f"must be a decimal string or integer, not {value!r}"})
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        errors.append({"path": f"{where}.{key}", "message": f"not a number: {value!r}"})
+        return None
+    if not number.is_finite() or (number <= 0 if positive else number < 0):
+        errors.append({"path": f"{where}.{key}",
+                       "message": f"must be {'positive' if positive else 'zero or more'}, got {value}"})
+        return None
+    return number
+
+
+def _known_symbols() -> set[str]:
+    return set(Subject.objects.filter(kind=Subject.Kind.CONTRACT).values_list("key", flat=True))
+
+
+def _fail_if(errors: list[dict], what: str) -> None:
+    if errors:
+        raise ValidationFailed(f"{len(errors)} invalid field(s) in the {what}; first: {errors[0]['path']}: "
+                               f"{errors[0]['message']}; nothing was written", details=errors)
+
+
+@transaction.atomic
+def positions_upsert(*, rows: list[dict[str, Any]], now: datetime | None = None) -> UpsertResult:
+    """Insert or update positions by (account, symbol), all rows or none, then re-margin them.
+
+    A row: account, symbol, side, quantity, entry_price, isolated_margin (decimals as strings).
+    """
+    now = now or timezone.now()
+    known, errors, clean = _known_symbols(), [], []
+    seen: set[tuple[str, str]] = set()
+    for i, row in enumerate(rows):
+        where = f"rows[{i}]"
+        if not isinstance(row, dict):
+            errors.append({"path": where, "message": "expected an object"})
+            continue
+        account, symbol, side = row.get("account"), row.get("symbol"), row.get("side")
+        if not isinstance(account, str) or not account.strip() or len(account) > 64:
+            errors.append({"path": f"{where}.account", "message": "required: the account code (at most 64 characters)"})
+        if symbol not in known:
+            errors.append({"path": f"{where}.symbol", "message": f"unknown contract {symbol!r}"})
+        if side not in ("long", "short"):
+            errors.append({"path": f"{where}.side", "message": f"must be long or short, got {side!r}"})
+        values = [_decimal(row, k, where, errors, positive=k != "isolated_margin")
+                  for k in ("quantity", "entry_price", "isolated_margin")]
+        if (account, symbol) in seen:
+            errors.append({"path": where, "message": f"duplicate position {account}/{symbol} in this upsert"})
+        seen.add((account, symbol))
+        clean.append((account, symbol, side, *values))
+    if not rows:
+        errors.append({"path": "rows", "message": "no rows"})
+    _fail_if(errors, "positions")
+    codes = sorted({c[0] for c in clean})
+    Account.objects.bulk_create([Account(code=c) for c in codes], ignore_conflicts=True)
+    account_ids = dict(Account.objects.filter(code__in=codes).values_list("code", "id"))
+    existing = set(Position.objects.filter(account_id__in=account_ids.values()).values_list("account_id", "symbol"))
+    objs = [Position(account_id=account_ids[a], symbol=s, side=side, quantity=q, entry_price=ep, isolated_margin=wb,
+                     updated_at=now) for a, s, side, q, ep, wb in clean]
+    Position.objects.bulk_create(objs, batch_size=5000, update_conflicts=True, unique_fields=["account", "symbol"],
+                                 update_fields=["side", "quantity", "entry_price", "isolated_margin", "updated_at"])
+    keys = {(account_ids[a], s) for a, s, *_ in clean}
+    ids = sorted(pk for pk, acc, sym in Position.objects.filter(account_id__in=account_ids.values(),
+                                                                 symbol__in={c[1] for c in clean})
+                 .values_list("id", "account_id", "symbol") if (acc, sym) in keys)
+    created = len(keys - existing)
+    _positions_remargin(ids=ids, symbols=sorted({c[1] for c in clean}), now=now)
+    return UpsertResult(len(clean), created, len(clean) - created)
+
+
+def _positions_remargin(*, ids: list[int], symbols: list[str], now: datetime) -> None:
+    if not ids:
+        return
+    _scope_share_lock(symbols)
+    terms = terms_current(symbols=symbols)
+    size = _chunk_size()
+    for start in range(0, len(ids), size):
+        part = ids[start:start + size]
+        chunk_remargin(first_id=part[0], last_id=part[-1], ids=part, terms=terms, rollout_id=None, now=now)
+
+
+@transaction.atomic
+def market_data_upsert(*, rows: list[dict[str, Any]], now: datetime | None = None) -> list[Rollout]:
+    """Mark prices and realized volatility per contract, all rows or none. A contract whose mark
+    or volatility band changed gets its positions re-margined by a rollout."""
+    now = now or timezone.now()
+    known, errors, clean = _known_symbols(), [], []
+    for i, row in enumerate(rows):
+        where = f"rows[{i}]"
+        if not isinstance(row, dict):
+            errors.append({"path": where, "message": "expected an object"})
+            continue
+        symbol = row.get("symbol")
+        if symbol not in known:
+            errors.append({"path": f"{where}.symbol", "message": f"unknown contract {symbol!r}"})
+        mark = _decimal(row, "mark_price", where, errors)
+        vol = _decimal(row, "realized_volatility", where, errors, positive=False, optional=True)
+        clean.append((symbol, mark, vol))
+    if not rows:
+        errors.append({"path": "rows", "message": "no rows"})
+    _fail_if(errors, "market data")
+    symbols = sorted({c[0] for c in clean})
+    bands_before = {s: t.band for s, t in terms_current(symbols=symbols).items()}
+    before = {m.symbol: m for m in MarketData.objects.filter(symbol__in=symbols)}
+    MarketData.objects.bulk_create([MarketData(symbol=s, mark_price=m, realized_volatility=v, updated_at=now)
+                                    for s, m, v in clean], update_conflicts=True, unique_fields=["symbol"],
+                                   update_fields=["mark_price", "realized_volatility", "updated_at"])
+    bands_after = {s: t.band for s, t in terms_current(symbols=symbols).items()}
+    band_changed = sorted(s for s in symbols if bands_before.get(s) != bands_after.get(s))
+    mark_changed = sorted(s for s, m, _ in clean if s not in band_changed and
+                          (s not in before or before[s].mark_price != m))
+    rollouts = []
+    if band_changed:
+        rollouts.append(rollout_start(trigger=Rollout.Trigger.BAND, symbols=band_changed, now=now))
+    if mark_changed:
+        rollouts.append(rollout_start(trigger=Rollout.Trigger.MARK, symbols=mark_changed, now=now))
+    return rollouts

@@ -1,0 +1,31 @@
+"""Rollout tasks. Thin: load ids, call a service; retry only on errors a retry can cure.
+
+Chunks are acknowledged late and safe to run twice, so a worker killed mid-chunk costs a
+redelivery, never a lost or doubled update or event.
+"""
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from governance.positions.services import rollout_chunk_apply, rollout_finish, rollouts_resume
+
+TRANSIENT = (OperationalError, InterfaceError)  # includes deadlocks and serialization failures
+
+
+@shared_task(name="positions.rollout_chunk_apply", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True,
+             retry_backoff_max=30, max_retries=8)
+def rollout_chunk_apply_task(chunk_id: int) -> int | None:
+    result = rollout_chunk_apply(chunk_id=chunk_id)
+    return None if result is None else result.positions
+
+
+@shared_task(name="positions.rollout_finish", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True,
+             max_retries=8)
+def rollout_finish_task(rollout_id: int) -> str:
+    return rollout_finish(rollout_id=rollout_id).state
+
+
+@shared_task(name="positions.rollouts_resume", autoretry_for=TRANSIENT, max_retries=3)
+def rollouts_resume_task() -> int:
+    return rollouts_resume()

@@ -1,0 +1,82 @@
+"""The margin terms in force per contract: active versions, multipliers and band, as the engine needs them.
+
+Built once per chunk from the active versions and the market data; the set-based
+re-margining and the impact preview both consume these, and the engine is their reference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Iterable
+
+from governance.margin import Schedule, Tier, multiplier_resolve, schedule_build
+from governance.parameters.models import ParameterVersion, Subject, VersionState
+from governance.parameters.selectors import version_data
+from governance.positions.models import MarketData
+from governance.rulefiles import ContractRules, ExchangeRules
+
+
+@dataclass(frozen=True)
+class ContractTerms:
+    symbol: str
+    contract_size: Decimal
+    tick_size: Decimal
+    margin_call_threshold: Decimal
+    band: int
+    multiplier: Decimal
+    schedule: Schedule
+    contract_version_id: int
+    exchange_version_id: int | None
+    leverages: tuple[Decimal, ...] = ()  # as published, before the multiplier (exact SQL needs them)
+
+
+def terms_build(*, contract: ContractRules, exchange: ExchangeRules | None, realized_volatility: Decimal | None,
+                contract_version_id: int, exchange_version_id: int | None) -> ContractTerms:
+    group = exchange.group_of(contract.symbol) if exchange else None
+    applied = multiplier_resolve(
+        bands=contract.volatility_bands, realized_volatility=realized_volatility,
+        global_multiplier=exchange.global_multiplier if exchange else Decimal(1),
+        group=group.name if group else None, group_multiplier=group.multiplier if group else Decimal(1))
+    schedule = schedule_build(tiers=[Tier(t.floor, t.cap, t.max_leverage, t.maintenance_margin_rate)
+                                     for t in contract.tiers], multiplier=applied.effective)
+    threshold = contract.margin_call_threshold
+    if threshold is None:
+        threshold = exchange.default_margin_call_threshold if exchange else Decimal("0.8")
+    return ContractTerms(contract.symbol, contract.contract_size, contract.tick_size, threshold, applied.band,
+                         applied.effective, schedule, contract_version_id, exchange_version_id,
+                         tuple(t.max_leverage for t in contract.tiers))
+
+
+def exchange_version_active() -> ParameterVersion | None:
+    return ParameterVersion.objects.filter(subject__kind=Subject.Kind.EXCHANGE, state=VersionState.ACTIVE).first()
+
+
+def terms_current(*, symbols: Iterable[str] | None = None,
+                  overrides: dict[str, ParameterVersion] | None = None) -> dict[str, ContractTerms]:
+    """Terms of every contract with an active version (or of `symbols`).
+
+    `overrides` replaces the active version of a subject (a contract symbol, or 'exchange')
+    by another version: what the terms would be if it were active (the impact preview).
+    """
+    overrides = overrides or {}
+    exchange_version = overrides.get(Subject.EXCHANGE_KEY) or exchange_version_active()
+    exchange_data = version_data(exchange_version) if exchange_version else None
+    exchange = ExchangeRules.from_data(exchange_data) if exchange_data else None
+    versions = ParameterVersion.objects.filter(subject__kind=Subject.Kind.CONTRACT, state=VersionState.ACTIVE)
+    if symbols is not None:
+        symbols = list(symbols)
+        versions = versions.filter(subject__key__in=symbols)
+    by_symbol = {v.subject.key: v for v in versions.select_related("subject")}
+    for key, version in overrides.items():
+        if key != Subject.EXCHANGE_KEY and (symbols is None or key in symbols):
+            by_symbol[key] = version
+    vols = dict(MarketData.objects.filter(symbol__in=list(by_symbol)).values_list("symbol", "realized_volatility"))
+    out = {}
+    for symbol, version in by_symbol.items():
+        data = version_data(version)
+        if not data:
+            continue
+        out[symbol] = terms_build(contract=ContractRules.from_data(data), exchange=exchange,
+                                  realized_volatility=vols.get(symbol), contract_version_id=version.pk,
+                                  exchange_version_id=exchange_version.pk if exchange_version else None)
+    return out

@@ -1,0 +1,150 @@
+"""Positions, rollouts and margin events through the services (on SQLite and PostgreSQL)."""
+from decimal import Decimal as D
+
+import pytest
+
+from governance.errors import ValidationFailed
+from governance.parameters import services as parameter_services
+from governance.parameters.models import ParameterVersion
+from governance.positions import services
+from governance.positions.models import MarginEvent, Position, Rollout
+from governance.positions.selectors import margin_events_after
+from tests.parameters.conftest import approve_all, contract_text, edit
+from tests.parameters.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def row(account="A1", symbol="BTCUSDT", side="long", quantity="10", entry_price="60000", isolated_margin="30000"):
+    return {"account": account, "symbol": symbol, "side": side, "quantity": quantity, "entry_price": entry_price,
+            "isolated_margin": isolated_margin}
+
+
+def position(account="A1", symbol="BTCUSDT") -> Position:
+    return Position.objects.get(account__code=account, symbol=symbol)
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run on-commit hooks (task dispatch; eager without a broker) as a real commit would."""
+    def run(fn, **kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(**kwargs)
+    return run
+
+
+def activate_btc(text):
+    analyst, alice, bob = (UserFactory(username=n) for n in ("analyst", "alice", "bob"))
+    version = parameter_services.version_draft_create(actor=analyst, yaml_text=text, rationale="Tighter.")
+    version = approve_all(parameter_services.version_submit(actor=analyst, version=version), alice, bob)
+    return parameter_services.version_activate(actor=alice, version=version)
+
+
+def test_upsert_computes_with_the_engine_and_stamps_the_versions(active_rules, committed):
+    result = committed(services.positions_upsert, rows=[row(), row(symbol="ETHUSDT", side="short", quantity="2",
+                                                                  entry_price="3000", isolated_margin="100")])
+    assert (result.rows, result.created, result.updated) == (2, 2, 0)
+    btc = position()
+    # margin-math.md's worked example: tier 2, MM 2,950, ratio 0.09833334, LP 57,281.5
+    assert (btc.tier, btc.maintenance_margin, btc.margin_ratio, btc.liquidation_price, btc.status) == (
+        2, D("2950"), D("0.09833334"), D("57281.5"), "healthy")
+    active = ParameterVersion.objects.get(subject__key="BTCUSDT", state="active")
+    exchange = ParameterVersion.objects.get(subject__key="exchange", state="active")
+    assert (btc.contract_version_id, btc.exchange_version_id, btc.volatility_band) == (active.pk, exchange.pk, 1)
+    assert MarginEvent.objects.count() == 0  # pending -> healthy is not news
+
+
+def test_a_bad_row_writes_nothing_and_says_where(active_rules, committed):
+    with pytest.raises(ValidationFailed) as error:
+        committed(services.positions_upsert, rows=[row(), row(account="A2", symbol="NOPE", quantity="-1")])
+    assert error.value.message == ("2 invalid field(s) in the positions; first: rows[1].symbol: unknown contract "
+                                   "'NOPE'; nothing was written")
+    assert error.value.details == [{"path": "rows[1].symbol", "message": "unknown contract 'NOPE'"},
+                                   {"path": "rows[1].quantity", "message": "must be positive, got -1"}]
+    assert Position.objects.count() == 0
+
+
+def test_activation_re_margins_the_contract_and_emits_each_change_once(active_rules, committed):
+    committed(services.positions_upsert, rows=[
+        row("A1", isolated_margin="3300"),  # ratio 2950/3300 = 0.894 -> margin call at 0.8
+        row("A2", isolated_margin="4000"),  # 0.7375 healthy
+        row("A2", symbol="ETHUSDT", side="short", quantity="2", entry_price="3000", isolated_margin="100"),
+    ])
+    assert [position("A1").status, position("A2").status] == ["margin_call", "healthy"]
+    eth_before = Position.objects.filter(symbol="ETHUSDT").values().get()
+    events_before = MarginEvent.objects.count()
+
+    # tier 2 maintenance rate 0.005 -> 0.0055: MM = 600,000 x 0.0055 - cum
+    text = edit(contract_text(), "maintenance_margin_rate: 0.005\n", "maintenance_margin_rate: 0.0055\n")
+    with_commit = committed(activate_btc, text=text)
+    rollout = Rollout.objects.filter(trigger="contract_version").latest("id")
+    assert (rollout.state, rollout.symbols, rollout.positions_total, rollout.positions_done) == (
+        "completed", ["BTCUSDT"], 2, 2)
+    assert position("A2").status == "margin_call"
+    assert position("A1").contract_version_id == position("A2").contract_version_id == with_commit.pk
+    assert Position.objects.filter(symbol="ETHUSDT").values().get() == eth_before  # other contract untouched
+    events = list(MarginEvent.objects.filter(id__gt=events_before).values_list("position__account__code", "old_status",
+                                                                               "new_status"))
+    assert events == [("A2", "healthy", "margin_call")]
+
+    chunk = rollout.chunks.get()
+    assert services.rollout_chunk_apply(chunk_id=chunk.pk) is None  # redelivered: done already
+    assert MarginEvent.objects.count() == events_before + 1
+
+
+def test_one_position_change_never_touches_another_of_the_same_account(active_rules, committed):
+    committed(services.positions_upsert, rows=[row("A1"), row("A1", symbol="ETHUSDT", side="short", quantity="2",
+                                                            entry_price="3000", isolated_margin="100")])
+    eth_before = position("A1", "ETHUSDT")
+    committed(services.positions_upsert, rows=[row("A1", isolated_margin="2900")])  # below MM: liquidatable
+    assert position("A1").status == "liquidatable"
+    eth_after = position("A1", "ETHUSDT")
+    assert [getattr(eth_after, f.attname) for f in Position._meta.fields] == \
+           [getattr(eth_before, f.attname) for f in Position._meta.fields]
+    assert list(MarginEvent.objects.values_list("symbol", "old_status", "new_status")) == [
+        ("BTCUSDT", "healthy", "liquidatable")]
+
+
+def test_a_newer_rollout_supersedes_an_overlapping_one_and_takes_its_scope(active_rules, committed):
+    committed(services.positions_upsert, rows=[row("A1"), row("A2", symbol="ETHUSDT", side="short", quantity="2",
+                                                            entry_price="3000", isolated_margin="100")])
+    older = services.rollout_start(trigger="manual", symbols=["BTCUSDT", "ETHUSDT"])  # not dispatched
+    newer = committed(services.rollout_start, trigger="manual", symbols=["BTCUSDT"])
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert (older.state, older.superseded_by_id) == ("superseded", newer.pk)
+    assert (newer.state, newer.symbols, newer.positions_done) == ("completed", ["BTCUSDT", "ETHUSDT"], 2)
+    assert services.rollout_chunk_apply(chunk_id=older.chunks.first().pk) is None
+    assert set(Position.objects.values_list("rollout_id", flat=True)) == {newer.pk}
+
+
+def test_the_final_step_re_margins_positions_left_with_an_old_stamp(active_rules, committed):
+    committed(services.positions_upsert, rows=[row("A1")])
+    Position.objects.update(volatility_band=None)  # as if a chunk had been lost
+    rollout = services.rollout_start(trigger="manual", symbols=["BTCUSDT"])
+    rollout.chunks.all().delete()
+    type(rollout).objects.filter(pk=rollout.pk).update(chunks_total=0)
+    rollout = services.rollout_finish(rollout_id=rollout.pk)
+    assert (rollout.state, rollout.detail) == (
+        "completed", "final step re-margined 1 position(s) left with an old stamp")
+    assert position().volatility_band == 1
+
+
+def test_a_volatility_band_change_starts_a_rollout_of_that_contract(active_rules, committed):
+    committed(services.positions_upsert, rows=[row("A1")])
+    rollouts = committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60000",
+                                                             "realized_volatility": "0.9"}])
+    assert [(r.trigger, r.symbols) for r in rollouts] == [("volatility_band", ["BTCUSDT"])]
+    btc = position()
+    assert (btc.volatility_band > 1, btc.multiplier > 1) == (True, True)
+
+
+def test_the_event_feed_reads_in_order_with_a_cursor(active_rules, committed):
+    committed(services.positions_upsert, rows=[row("A1", isolated_margin="3300"), row("A2", isolated_margin="2900")])
+    first = margin_events_after(cursor=0, limit=1)
+    rest = margin_events_after(cursor=first[-1].id)
+    assert [(e.old_status, e.new_status) for e in first + rest] == [("pending", "margin_call"),
+                                                                   ("pending", "liquidatable")]
+    assert margin_events_after(cursor=rest[-1].id) == []
+    with pytest.raises(ValidationFailed, match="^cursor must be >= 0 and limit between 1 and 10000$"):
+        margin_events_after(cursor=-1)
