@@ -15,6 +15,7 @@ from django.utils.html import format_html
 
 from governance.errors import DomainError
 from governance.parameters import services
+from governance.parameters.assessment import changes_assess
 from governance.parameters.forms import DraftEditForm, DraftForm
 from governance.parameters.models import AuditEntry, ParameterVersion, Subject, VersionState
 from governance.parameters.policy import policy_current, user_has_role
@@ -24,7 +25,9 @@ from governance.parameters.selectors import (
     content_validate,
     live_approvals,
     version_assessment,
+    version_data,
     version_get,
+    version_is_rollback,
     version_is_stale,
 )
 from governance.parameters.transitions import actions_available
@@ -264,8 +267,18 @@ class ParameterVersionAdmin(RoleAccessMixin, admin.ModelAdmin):
             errors_by_line[error.line].append(f"{error.path_text + ': ' if error.path else ''}{error.message}")
         lines = [{"number": n, "text": text, "errors": errors_by_line.get(n, [])}
                  for n, text in enumerate(version.yaml_text.splitlines() or [""], start=1)]
-        assessment = version_assessment(version) if content.data else None
         base = active_version(subject=version.subject)
+        # An active version's diff against the active version (itself) would be empty: it shows what it
+        # changed instead, against the version it replaced (it was based on the active one when activated).
+        diff_base = version.based_on if version.state == VersionState.ACTIVE else base
+        if not content.data:
+            assessment = None
+        elif version.state == VersionState.ACTIVE:
+            assessment = changes_assess(old=version_data(diff_base) if diff_base else None,
+                                        new=version_data(version) or {}, policy=policy_current(),
+                                        rollback=version_is_rollback(version))
+        else:
+            assessment = version_assessment(version)
         available = actions_available(version=version, user=request.user, now=now)
         approvals = list(live_approvals(version))
         return {
@@ -278,6 +291,7 @@ class ParameterVersionAdmin(RoleAccessMixin, admin.ModelAdmin):
             "errors": content.errors,
             "edit_form": edit_form,
             "active": base,
+            "diff_base": diff_base,
             "stale": version.state in (VersionState.DRAFT, VersionState.SUBMITTED) and version_is_stale(version),
             "assessment": assessment,
             "changes": [c for c in assessment.changes] if assessment else [],
