@@ -1,8 +1,8 @@
 """A real Celery worker on a real broker, inside the test process.
 
-The worker runs in a thread with its own database connection, so tests using it
-need committed data (`transactional_db`). A fresh Celery app per broker keeps the
-project's app, and its connection pools, untouched.
+The project's app is switched to the broker for the duration (tasks the services send on
+commit go there, not eager), and a worker thread consumes them with its own database
+connection, so tests using it need committed data (`transactional_db`).
 """
 from __future__ import annotations
 
@@ -12,19 +12,30 @@ from typing import Callable, Iterator
 
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
+from kombu import pools
+
+from governance.celery import app as project_app
 
 
 @contextmanager
-def worker_running(broker_url: str) -> Iterator[Celery]:
-    app = Celery("governance-test", set_as_current=False)
-    app.config_from_object("django.conf:settings", namespace="CELERY")
-    app.conf.update(broker_url=broker_url, task_always_eager=False, result_backend=None,
-                    task_default_queue=f"test-{time.monotonic_ns()}", broker_connection_retry_on_startup=False,
-                    broker_heartbeat=0)
-    app.autodiscover_tasks(["governance.parameters"], force=True)
-    app.finalize()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        yield app
+def broker_used(broker_url: str, **conf) -> Iterator[Celery]:
+    saved = {k: project_app.conf.get(k) for k in ("broker_url", "task_always_eager", "broker_heartbeat", *conf)}
+    project_app.conf.update(broker_url=broker_url, task_always_eager=False, broker_heartbeat=0, **conf)
+    try:
+        project_app.control.purge()  # messages a previous test left behind
+        yield project_app
+    finally:
+        pools.reset()  # kombu's process-wide connection and producer pools, keyed by broker URL
+        project_app._pool = None
+        project_app.amqp._producer_pool = None
+        project_app.conf.update(saved)
+
+
+@contextmanager
+def worker_running(broker_url: str, **conf) -> Iterator[Celery]:
+    with broker_used(broker_url, **conf) as app:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            yield app
 
 
 def wait_until(condition: Callable[[], bool], *, timeout: float = 15.0, what: str = "condition") -> None:
