@@ -148,3 +148,15 @@ def test_the_event_feed_reads_in_order_with_a_cursor(active_rules, committed):
     assert margin_events_after(cursor=rest[-1].id) == []
     with pytest.raises(ValidationFailed, match="^cursor must be >= 0 and limit between 1 and 10000$"):
         margin_events_after(cursor=-1)
+
+
+def test_the_admin_shows_rollout_progress_and_positions(active_rules, committed, client):
+    committed(services.positions_upsert, rows=[row("A1")])
+    committed(services.rollout_start, trigger="manual", symbols=["BTCUSDT"])
+    client.force_login(UserFactory(username="alice"))
+    page = client.get("/admin/positions/rollout/").content.decode()
+    assert '<progress value="100" max="100" title="1 of 1 chunks"></progress> 100%' in page
+    assert client.get("/admin/positions/position/").status_code == 200
+    assert client.get("/admin/positions/marginevent/").status_code == 200
+    client.force_login(UserFactory(username="consumer", roles=["consumers"], is_staff=False))
+    assert client.get("/admin/positions/rollout/").status_code == 302  # to the login page
