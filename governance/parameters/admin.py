@@ -42,6 +42,19 @@ class RoleAccessMixin:
         return _governs(request.user)
 
 
+class ReadOnlyMixin:
+    """Shown, never written through the admin: writes go through the services."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 def _governs(user) -> bool:
     return user.is_active and user.is_staff and (
         user.is_superuser or any(user_has_role(user, role) for role in ("authors", "committee", "emergency")))
@@ -81,7 +94,7 @@ class VersionInline(admin.TabularInline):
 
 
 @admin.register(Subject)
-class SubjectAdmin(RoleAccessMixin, admin.ModelAdmin):
+class SubjectAdmin(RoleAccessMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("key", "kind", "active", "pending", "propose")
     list_filter = ("kind",)
     search_fields = ("key",)
@@ -93,15 +106,6 @@ class SubjectAdmin(RoleAccessMixin, admin.ModelAdmin):
         pending = [VersionState.DRAFT, VersionState.SUBMITTED, VersionState.APPROVED, VersionState.SCHEDULED]
         return super().get_queryset(request).annotate(
             pending_count=Count("versions", filter=Q(versions__state__in=pending)))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="active version")
     def active(self, obj):
@@ -316,21 +320,12 @@ def _parse_utc(text: str) -> datetime:
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(RoleAccessMixin, admin.ModelAdmin):
+class AuditEntryAdmin(RoleAccessMixin, ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("sequence", "at", "actor_name", "action", "subject_key", "version_number", "transition",
                     "reason", "short_hash")
     list_filter = ("action", "subject_key")
     search_fields = ("subject_key", "actor_name", "reason")
     ordering = ("-sequence",)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="state")
     def transition(self, obj):

@@ -7,19 +7,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html
 
-from governance.parameters.admin import RoleAccessMixin
+from governance.parameters.admin import ReadOnlyMixin, RoleAccessMixin
 from governance.positions.models import MarginEvent, MarketData, Position, Rollout
 
 
-class ReadOnlyAdmin(RoleAccessMixin, admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(RoleAccessMixin, ReadOnlyMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(Rollout)
