@@ -20,15 +20,20 @@ from governance.celery import app as project_app
 @contextmanager
 def broker_used(broker_url: str, **conf) -> Iterator[Celery]:
     saved = {k: project_app.conf.get(k) for k in ("broker_url", "task_always_eager", "broker_heartbeat", *conf)}
+    _pools_drop()  # pools made earlier point at another broker (or the unset default)
     project_app.conf.update(broker_url=broker_url, task_always_eager=False, broker_heartbeat=0, **conf)
     try:
         project_app.control.purge()  # messages a previous test left behind
         yield project_app
     finally:
-        pools.reset()  # kombu's process-wide connection and producer pools, keyed by broker URL
-        project_app._pool = None
-        project_app.amqp._producer_pool = None
+        _pools_drop()
         project_app.conf.update(saved)
+
+
+def _pools_drop() -> None:
+    pools.reset()  # kombu's process-wide connection and producer pools, keyed by broker URL
+    project_app._pool = None
+    project_app.amqp._producer_pool = None
 
 
 @contextmanager
