@@ -6,6 +6,7 @@ RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
+DEMO_POSITIONS ?= 2000
 
 .PHONY: run test setup validate bench clean chromium
 
@@ -28,12 +29,13 @@ setup: $(RUNTIME_STAMP)
 # var/celery. Set DATABASE_URL / CELERY_BROKER_URL to use PostgreSQL / Redis or RabbitMQ.
 run: export CELERY_BROKER_URL ?= filesystem://
 
-## make run: set up, migrate, validate rules/, create demo users and data, then start
+## make run: set up, migrate, validate rules/, create demo users, rules and a book of positions, then start
 ## the web app, a Celery worker and beat (bin/run).
 run: setup
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py validate_rules
 	$(PY) manage.py demo_setup
+	$(PY) manage.py seed_positions --count $(DEMO_POSITIONS) --seed 1
 	HOST=$(HOST) PORT=$(PORT) PY=$(PY) bin/run
 
 # The browser tests drive Debian's chromium (Playwright's own download does not work here).

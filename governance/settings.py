@@ -97,11 +97,19 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKE
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_IGNORE_RESULT = not CELERY_RESULT_BACKEND
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # An unacknowledged message (its worker died mid-task: tasks are acked late) is handed to
+    # another worker after this long; keep it above the longest task.
+    _visibility = float(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "600"))
+    # kombu sweeps for such messages every interval x throttle seconds (100 s by default)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility, "unacked_restore_throttle": 1,
+                                       "unacked_restore_interval": max(1, min(10, int(_visibility // 3)))}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = Path(os.environ.get("CELERY_FILESYSTEM_DIR", BASE_DIR / "var" / "celery"))
     for _sub in ("queue", "processed", "control"):
@@ -118,11 +126,18 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # seeds it from here.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 BEAT_INTERVAL_SECONDS = float(os.environ.get("BEAT_INTERVAL_SECONDS", "30"))
+# A running rollout's chunks still not done this long after it started are sent again (a lost
+# message); checked as often.
+ROLLOUTS_RESUME_SECONDS = float(os.environ.get("ROLLOUTS_RESUME_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE = {
     "activate-due-versions": {"task": "parameters.versions_activate_due", "schedule": BEAT_INTERVAL_SECONDS},
     "expire-due-versions": {"task": "parameters.versions_expire_due", "schedule": 300.0},
-    "resume-rollouts": {"task": "positions.rollouts_resume", "schedule": 60.0},
+    "resume-rollouts": {"task": "positions.rollouts_resume", "schedule": ROLLOUTS_RESUME_SECONDS},
+    "refresh-impact-previews": {"task": "positions.impact_previews_refresh", "schedule": 120.0},
 }
+# An impact preview is recomputed when its book has moved by more than this share (positions,
+# entry notional, any mark) or the parameters in force changed.
+IMPACT_PREVIEW_TOLERANCE = os.environ.get("IMPACT_PREVIEW_TOLERANCE", "0.05")
 # Positions per rollout chunk: one SQL statement and one task each.
 ROLLOUT_CHUNK_SIZE = int(os.environ.get("ROLLOUT_CHUNK_SIZE", "20000"))
 

@@ -42,6 +42,15 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
+def unavailable(reason: str, *, what: str) -> None:
+    """A test whose service is missing: skipped on a developer's machine, failed under CI=true."""
+    import pytest
+
+    if not in_ci():
+        pytest.skip(reason)
+    pytest.fail(f"{reason} (CI=true: a missing {what} is a failure)", pytrace=False)
+
+
 def env_exports() -> list[str]:
     exports = []
     if os.environ.get("DATABASE_URL"):

@@ -160,6 +160,8 @@ class ParameterVersionAdmin(RoleAccessMixin, admin.ModelAdmin):
         custom = [
             path("<int:object_id>/transition/<str:action>/", self.admin_site.admin_view(self.transition_view),
                  name="parameters_parameterversion_transition"),
+            path("<int:object_id>/impact/", self.admin_site.admin_view(self.impact_view),
+                 name="parameters_parameterversion_impact"),
         ]
         return custom + super().get_urls()
 
@@ -225,6 +227,24 @@ class ParameterVersionAdmin(RoleAccessMixin, admin.ModelAdmin):
         messages.success(request, f"{result}: {action.replace('_', ' ')} done; it is now {result.state}.")
         return HttpResponseRedirect(reverse("admin:parameters_parameterversion_change", args=[result.pk]))
 
+    def impact_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        """Ask for a fresh impact preview (one is requested on submission and refreshed when the book moves)."""
+        from governance.positions.impact import impact_preview_request
+
+        back = reverse("admin:parameters_parameterversion_change", args=[object_id]) + "#impact"
+        if request.method != "POST":
+            return HttpResponseRedirect(back)
+        try:
+            version = version_get(pk=object_id)
+            if not self.has_view_permission(request, version):
+                return self._refuse(request, "You may not view parameter versions.")
+            impact_preview_request(version=version)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"{version}: impact preview requested; a worker computes it.")
+        return HttpResponseRedirect(back)
+
     # --- helpers -------------------------------------------------------------------------------------------
 
     def _transition(self, request: HttpRequest, version: ParameterVersion, action: str) -> ParameterVersion:
@@ -285,6 +305,9 @@ class ParameterVersionAdmin(RoleAccessMixin, admin.ModelAdmin):
             assessment = version_assessment(version)
         available = actions_available(version=version, user=request.user, now=now)
         approvals = list(live_approvals(version))
+        from governance.positions.impact import PREVIEWABLE, impact_preview_latest  # the book is another app's
+
+        impact = impact_preview_latest(version=version) if version.state in PREVIEWABLE else None
         return {
             **self.admin_site.each_context(request),
             "title": f"{version} ({version.state})",
@@ -307,6 +330,7 @@ class ParameterVersionAdmin(RoleAccessMixin, admin.ModelAdmin):
             "actions": [a for a, why in available.items() if why is None and a != "edit"],
             "blocked": {a: why for a, why in available.items() if why},
             "audit": audit_of_version(version).select_related("actor"),
+            "impact": impact,
             "now": now,
         }
 

@@ -14,7 +14,7 @@ from governance.parameters import transitions as t
 from governance.parameters.audit import audit_append
 from governance.parameters.models import Approval, ParameterVersion, Subject, VersionState
 from governance.parameters.policy import policy_current, role_require
-from governance.parameters.signals import version_activated
+from governance.parameters.signals import version_activated, version_submitted
 from governance.parameters.selectors import (
     ValidatedContent,
     active_version,
@@ -119,6 +119,7 @@ def version_submit(*, actor: Any, version: ParameterVersion, now: datetime | Non
     audit_append(actor=actor, action="submitted", version=version, from_state=S.DRAFT, to_state=S.SUBMITTED,
                  at=now, details={"required_approvals": assessment.required_approvals,
                                   "notice_hours": assessment.notice_hours, "changes": len(assessment.changes)})
+    version_submitted.send(sender=ParameterVersion, version=version, now=now)
     return version
 
 

@@ -50,7 +50,7 @@ class PositionAdmin(ReadOnlyAdmin):
 
 @admin.register(MarginEvent)
 class MarginEventAdmin(ReadOnlyAdmin):
-    list_display = ("id", "at", "account", "symbol", "old_status", "new_status", "margin_ratio", "rollout")
+    list_display = ("seq", "at", "account", "symbol", "old_status", "new_status", "margin_ratio", "rollout")
     list_filter = ("new_status", "symbol")
     list_select_related = ("account",)
     show_full_result_count = False

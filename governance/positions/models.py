@@ -46,7 +46,8 @@ class Position(models.Model):
     stamp of exactly what was applied.
     """
 
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="positions")
+    # no index of its own: the unique (account, symbol) index leads with it
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="positions", db_index=False)
     symbol = models.CharField(max_length=40)
     side = models.CharField(max_length=5, choices=[("long", "long"), ("short", "short")])
     quantity = models.DecimalField(**AMOUNT)
@@ -62,13 +63,16 @@ class Position(models.Model):
     margin_ratio = models.DecimalField(null=True, blank=True, **AMOUNT)
     liquidation_price = models.DecimalField(null=True, blank=True, **AMOUNT)
     status = models.CharField(max_length=16, choices=PositionStatus.choices, default=PositionStatus.PENDING)
+    # The stamp changes on every rollout and nothing looks positions up by it: unindexed, so
+    # re-margining a position whose status stays put is a HOT update (see migration 0003).
     contract_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
-                                         on_delete=models.PROTECT, related_name="+")
+                                         on_delete=models.PROTECT, related_name="+", db_index=False)
     exchange_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
-                                         on_delete=models.PROTECT, related_name="+")
+                                         on_delete=models.PROTECT, related_name="+", db_index=False)
     volatility_band = models.PositiveSmallIntegerField(null=True, blank=True)
     multiplier = models.DecimalField(null=True, blank=True, **AMOUNT)
-    rollout = models.ForeignKey("Rollout", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    rollout = models.ForeignKey("Rollout", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                db_index=False)
     computed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -139,7 +143,13 @@ class RolloutChunk(models.Model):
 
 
 class MarginEvent(models.Model):
-    """Outbox: a position entered or left margin call, or became liquidatable. The id is the cursor."""
+    """Outbox: a position entered or left margin call, or became liquidatable.
+
+    `seq` is the cursor, not the id: ids are taken when rows are inserted, so with chunks
+    committing in parallel a reader could see id 11 before id 10 commits and skip it. The
+    writing transaction numbers its events last, under a lock held until it commits, so
+    sequence numbers become visible in order (`remargin.events_sequence`).
+    """
 
     position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="events")
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
@@ -153,6 +163,40 @@ class MarginEvent(models.Model):
                                          on_delete=models.PROTECT, related_name="+")
     rollout = models.ForeignKey(Rollout, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     at = models.DateTimeField()
+    seq = models.BigIntegerField(null=True, blank=True, unique=True, help_text="The feed's cursor: gap-free, in "
+                                                                                "commit order.")
 
     class Meta:
-        ordering = ["id"]
+        ordering = ["seq"]
+        indexes = [models.Index(fields=["id"], condition=Q(seq__isnull=True), name="event_unsequenced_idx")]
+
+
+class ImpactPreview(models.Model):
+    """What activating a version would do to the book, computed by a worker before approval.
+
+    Tied to the version's content hash and to a fingerprint of the book it was computed on
+    (positions, notional, marks and the versions in force), so a preview of other content or
+    of a book that has since moved materially is recomputed, never shown as current.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Computing"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    version = models.ForeignKey("parameters.ParameterVersion", on_delete=models.CASCADE, related_name="+")
+    content_hash = models.CharField(max_length=64)
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    requested_at = models.DateTimeField()
+    computed_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True, help_text="How long the computation took.")
+    fingerprint = models.JSONField(default=dict, help_text="The book the preview was computed on.")
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["version", "-requested_at"], name="impact_version_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"impact preview #{self.pk} of version {self.version_id}"

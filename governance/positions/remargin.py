@@ -34,7 +34,7 @@ class ChunkResult:
     events: int
 
 
-def _terms_json(terms: dict[str, ContractTerms]) -> tuple[str, str]:
+def terms_json(terms: dict[str, ContractTerms]) -> tuple[str, str]:
     contracts, tiers = [], []
     for t in terms.values():
         contracts.append({"symbol": t.symbol, "contract_size": str(t.contract_size), "tick": str(t.tick_size),
@@ -49,8 +49,25 @@ def _terms_json(terms: dict[str, ContractTerms]) -> tuple[str, str]:
     return json.dumps(contracts), json.dumps(tiers)
 
 
-# The computation, shared by the re-margining UPDATE and the impact preview's SELECT.
-# Mirrors governance/margin: requirements.py, liquidation.py, numbers.py.
+# The computation, shared by the re-margining UPDATE and the impact preview's SELECT
+# ("WITH " + COMPUTE_CTES + " SELECT ... FROM s"). Mirrors governance/margin:
+# requirements.py, liquidation.py, numbers.py, and stays exact: numeric throughout, and
+# every rounding (to 1e-8, to the tick) is an integer quotient checked against its
+# remainder, never a quotient cut to some number of places.
+#
+# Both tiers are found with width_bucket (a binary search) in per-contract arrays, one
+# index per position: the tier of the notional is the first whose cap >= notional; the
+# liquidation tier the first whose surplus at its cap has the sign the engine looks for
+# (liquidation.py), which per tier is a comparison with a constant:
+#   long:  wb + (cap - q*ep) - (cap*mmr - cum) >= 0   <=>   cap*(1 - mmr) + cum >= q*ep - wb
+#   short: wb + (q*ep - cap) - (cap*mmr - cum) <= 0   <=>   cap*(1 + mmr) - cum >= q*ep + wb
+# Caps and both constants strictly increase with the tier (the surplus is monotonic in the
+# notional, as liquidation.py relies on; 0 < mmr < 1), so "the first tier with k >= D" is
+# tiers + 1 - (how many k >= D), and with the arrays negated and in descending tier order
+# (ascending, as width_bucket wants) that count is width_bucket(-D, -k).
+# Each step is a subquery of its own (OFFSET 0 keeps the planner from folding it into the
+# next, which would compute an expression again at each use), pipelined, nothing
+# materialized or sorted.
 COMPUTE_CTES = """
 c AS (
   SELECT * FROM jsonb_to_recordset(%(contracts)s::jsonb) AS c(
@@ -60,58 +77,97 @@ c AS (
   SELECT * FROM jsonb_to_recordset(%(tiers)s::jsonb) AS t(
     symbol text, number int, floor numeric, cap numeric, imr_num numeric, imr_den numeric, mmr numeric,
     cum numeric)
+), ct AS (
+  SELECT c.*, b.tiers, b.caps, b.long_k, b.short_k
+  FROM c JOIN (
+    SELECT symbol, count(*)::int AS tiers, array_agg(-cap ORDER BY number DESC) AS caps,
+           array_agg(-(cap * (1 - mmr) + cum) ORDER BY number DESC) AS long_k,
+           array_agg(-(cap * (1 + mmr) - cum) ORDER BY number DESC) AS short_k
+    FROM t GROUP BY symbol) b ON b.symbol = c.symbol
 ), p AS (
-  SELECT p.id, p.account_id, p.symbol, p.side, p.status AS old_status, p.entry_price AS ep,
-         p.isolated_margin AS wb, p.quantity * c.contract_size AS q,
+  SELECT p.ctid AS row_ctid, p.id, p.account_id, p.symbol, p.side, p.status AS old_status, p.entry_price AS ep,
+         p.isolated_margin AS wb, p.quantity * ct.contract_size AS q,
          COALESCE(m.mark_price, p.entry_price) AS px,
          p.initial_margin AS old_im, p.maintenance_margin AS old_mm, p.liquidation_price AS old_lp,
-         c.tick, c.threshold, c.band, c.multiplier, c.cv, c.ev
+         ct.tick, ct.threshold, ct.band, ct.multiplier, ct.cv, ct.ev, ct.tiers, ct.caps, ct.long_k, ct.short_k
   FROM positions_position p
-  JOIN c ON c.symbol = p.symbol
+  JOIN ct ON ct.symbol = p.symbol
   LEFT JOIN positions_marketdata m ON m.symbol = p.symbol
   WHERE p.id BETWEEN %(first)s AND %(last)s AND (%(ids)s::bigint[] IS NULL OR p.id = ANY(%(ids)s::bigint[]))
-), r AS (
-  SELECT p.*, p.q * p.px AS notional, t.number AS tier,
-         CEIL((p.q * p.px * t.imr_num)::numeric(200, 80) / t.imr_den * 100000000) * 0.00000001 AS im,
-         CEIL((p.q * p.px * t.mmr - t.cum) * 100000000) * 0.00000001 AS mm,
-         FLOOR((p.wb + CASE WHEN p.side = 'long' THEN p.q * (p.px - p.ep) ELSE p.q * (p.ep - p.px) END)
-               * 100000000) * 0.00000001 AS bal
-  FROM p LEFT JOIN t ON t.symbol = p.symbol AND p.q * p.px <= t.cap AND (p.q * p.px > t.floor OR t.number = 1)
-), l AS (
-  SELECT DISTINCT ON (p.id) p.id,
-         CASE WHEN p.side = 'long'
-              THEN (p.wb + t.cum - p.q * p.ep)::numeric(200, 80) / (p.q * (t.mmr - 1))
-              ELSE (p.wb + t.cum + p.q * p.ep)::numeric(200, 80) / (p.q * (1 + t.mmr)) END AS lp_exact
-  FROM p JOIN t ON t.symbol = p.symbol
-  WHERE NOT (p.side = 'long' AND p.wb >= p.q * p.ep)
-    AND CASE WHEN p.side = 'long'
-             THEN p.wb + (t.cap - p.q * p.ep) - (t.cap * t.mmr - t.cum) >= 0
-             ELSE p.wb + (p.q * p.ep - t.cap) - (t.cap * t.mmr - t.cum) <= 0 END
-  ORDER BY p.id, t.number
+  OFFSET 0
+), pn AS (
+  SELECT p.*, p.q * p.px AS notional, p.q * p.ep AS qep
+  FROM p OFFSET 0
+), pt AS (
+  SELECT n.*,
+         n.tiers + 1 - NULLIF(width_bucket(-n.notional, n.caps), 0) AS tier,
+         CASE WHEN n.side = 'long' AND n.wb >= n.qep THEN NULL  -- no positive price liquidates it
+              WHEN n.side = 'long' THEN n.tiers + 1 - NULLIF(width_bucket(n.wb - n.qep, n.long_k), 0)
+              ELSE n.tiers + 1 - NULLIF(width_bucket(-(n.wb + n.qep), n.short_k), 0) END AS liq_tier
+  FROM pn n OFFSET 0
+), pr AS (
+  -- in units of 1e-8: mm rounded up, the balance down; im = ceil(im_x / im_y) below.
+  -- The liquidation price is lp_x / lp_a (lp_a > 0), rounded to the tick towards the entry.
+  SELECT o.*,
+         o.notional * tr.imr_num * 100000000 AS im_x, tr.imr_den AS im_y,
+         CEIL((o.notional * tr.mmr - tr.cum) * 100000000) AS mm_u,
+         FLOOR((o.wb + CASE WHEN o.side = 'long' THEN o.notional - o.qep ELSE o.qep - o.notional END)
+               * 100000000) AS bal_u,
+         CASE WHEN o.side = 'long' THEN o.qep - o.wb - tl.cum ELSE o.wb + tl.cum + o.qep END AS lp_x,
+         o.q * CASE WHEN o.side = 'long' THEN 1 - tl.mmr ELSE 1 + tl.mmr END AS lp_a
+  FROM pt o
+  LEFT JOIN t tr ON tr.symbol = o.symbol AND tr.number = o.tier
+  LEFT JOIN t tl ON tl.symbol = o.symbol AND tl.number = o.liq_tier
+  OFFSET 0
+), pd AS (
+  -- div() is the exact quotient truncated towards zero; the remainder's sign then says
+  -- whether ceil/floor is one away
+  SELECT r.*, div(r.im_x, r.im_y) AS im_q, r.lp_a * r.tick AS lp_y, r.lp_x < r.ep * r.lp_a AS lp_up
+  FROM pr r OFFSET 0
+), pq AS (
+  SELECT d.*, div(d.lp_x, d.lp_y) AS lp_q
+  FROM pd d OFFSET 0
 ), x AS (
-  SELECT r.*,
-         CASE WHEN r.tier IS NOT NULL AND r.bal > 0
-              THEN CEIL(r.mm::numeric(200, 80) / r.bal * 100000000) * 0.00000001 END AS ratio,
-         CASE WHEN r.tier IS NULL OR l.lp_exact IS NULL THEN NULL
-              WHEN l.lp_exact < r.ep THEN CEIL(l.lp_exact / r.tick) * r.tick
-              ELSE FLOOR(l.lp_exact / r.tick) * r.tick END AS lp
-  FROM r LEFT JOIN l ON l.id = r.id
-), s AS (
+  SELECT row_ctid, id, account_id, symbol, side, old_status, ep, wb, q, px, old_im, old_mm, old_lp, tick,
+         threshold, band, multiplier, cv, ev, notional, tier,
+         (im_q + CASE WHEN im_q * im_y < im_x THEN 1 ELSE 0 END) * 0.00000001 AS im,
+         mm_u * 0.00000001 AS mm,
+         bal_u * 0.00000001 AS bal,
+         -- mm / bal rounded up to 1e-8: both are whole units of 1e-8 (mm >= 0, bal > 0)
+         CASE WHEN tier IS NOT NULL AND bal_u > 0
+              THEN div(mm_u * 100000000 + bal_u - 1, bal_u) * 0.00000001 END AS ratio,
+         CASE WHEN tier IS NULL OR liq_tier IS NULL THEN NULL
+              WHEN lp_up THEN (lp_q + CASE WHEN lp_q * lp_y < lp_x THEN 1 ELSE 0 END) * tick
+              ELSE (lp_q - CASE WHEN lp_q * lp_y > lp_x THEN 1 ELSE 0 END) * tick END AS lp
+  FROM pq OFFSET 0
+), v AS NOT MATERIALIZED (
   SELECT x.*,
          CASE WHEN x.tier IS NULL THEN 'beyond_tiers'
               WHEN x.bal <= 0 OR x.ratio >= 1 THEN 'liquidatable'
               WHEN x.ratio >= x.threshold THEN 'margin_call'
               ELSE 'healthy' END AS new_status
   FROM x
+), s AS (
+  SELECT id, account_id, symbol, side, old_status, ep, wb, q, px, old_im, old_mm, old_lp, tick, threshold, band,
+         multiplier, cv, ev, notional, tier, im, mm, bal, ratio, lp, new_status
+  FROM v
 )"""
 
+# The rows are matched by ctid as well as id: a position changed by another transaction
+# since this statement's snapshot (an upsert re-margins it itself, with the same terms under
+# the same locks) has a new ctid, so it is left as that transaction wrote it rather than
+# overwritten with values computed from its old inputs; rollout_finish re-margins whatever
+# is left with an old stamp. The narrow subquery keeps the row that UPDATE ... FROM carries
+# for such a re-check small.
 _PG_REMARGIN = "WITH " + COMPUTE_CTES + """, u AS (
   UPDATE positions_position AS pp SET
     notional = s.notional, tier = s.tier, initial_margin = s.im, maintenance_margin = s.mm,
     margin_balance = CASE WHEN s.tier IS NULL THEN NULL ELSE s.bal END, margin_ratio = s.ratio,
     liquidation_price = s.lp, status = s.new_status, contract_version_id = s.cv, exchange_version_id = s.ev,
     volatility_band = s.band, multiplier = s.multiplier, rollout_id = %(rollout)s, computed_at = %(now)s
-  FROM s WHERE pp.id = s.id
+  FROM (SELECT row_ctid, id, old_status, notional, tier, im, mm, bal, ratio, lp, new_status, cv, ev, band,
+               multiplier FROM v OFFSET 0) AS s
+  WHERE pp.id BETWEEN %(first)s AND %(last)s AND pp.id = s.id AND pp.ctid = s.row_ctid
   RETURNING pp.id, pp.account_id, pp.symbol, s.old_status, pp.status, pp.margin_ratio,
             pp.contract_version_id, pp.exchange_version_id
 ), e AS (
@@ -126,25 +182,78 @@ _PG_REMARGIN = "WITH " + COMPUTE_CTES + """, u AS (
 SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM e)"""
 
 
+# Any constant: the key of the transaction-level advisory lock that orders event numbering.
+_EVENTS_LOCK = 7_305_001
+
+_SEQUENCE_EVENTS = """
+UPDATE positions_marginevent AS e SET seq = m.base + n.rn
+FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM positions_marginevent WHERE seq IS NULL) AS n,
+     (SELECT COALESCE(MAX(seq), 0) AS base FROM positions_marginevent) AS m
+WHERE e.id = n.id"""
+
+
+def events_sequence() -> None:
+    """Number this transaction's new margin events after every committed one.
+
+    Call last in the writing transaction. The lock is held until commit, so the next writer
+    numbers its events only once these are visible: a reader following `seq` never sees a
+    number before a smaller one, and skips nothing. Other writers' unsequenced rows are not
+    visible to this transaction, so only its own are numbered.
+    """
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENTS_LOCK])
+        cursor.execute(_SEQUENCE_EVENTS)
+
+
+# The positions' foreign keys that PostgreSQL checks at commit (Django declares them
+# DEFERRABLE INITIALLY DEFERRED), schema-qualified and quoted for SET CONSTRAINTS.
+_DEFERRED_FKS = """
+SELECT string_agg(quote_ident(n.nspname) || '.' || quote_ident(c.conname), ', ')
+FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+WHERE c.conrelid = 'positions_position'::regclass AND c.contype = 'f' AND c.condeferrable AND c.condeferred"""
+
+
+def _foreign_keys_check_now(cursor) -> None:
+    """Check the foreign keys of the stamp just written now, then defer them again.
+
+    A rollout changes the stamp's keys (exchange or contract version, rollout) on every
+    position, so each row costs two key checks. Deferred, they would run at commit, after
+    the events are numbered and the rollout's counters updated: under the numbering lock
+    and the rollout's row lock, keeping a parallel chunk waiting for as long as they take.
+    """
+    cursor.execute(_DEFERRED_FKS)
+    names = cursor.fetchone()[0]
+    if names:
+        cursor.execute(f"SET CONSTRAINTS {names} IMMEDIATE")  # checks what is pending, here
+        cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")
+
+
 def chunk_remargin(*, first_id: int, last_id: int, terms: dict[str, ContractTerms], rollout_id: int | None,
                    now: datetime, ids: list[int] | None = None) -> ChunkResult:
     """Re-margin positions with first_id <= id <= last_id (and in `ids`, when given) of the
     contracts in `terms`.
 
-    Call inside a transaction. Positions of contracts outside `terms` are not touched.
+    Call inside a transaction, and commit soon after: events are numbered last, under a lock
+    held until commit. Positions of contracts outside `terms` are not touched.
     """
     if not terms:
         return ChunkResult(0, 0)
     if connection.vendor == "postgresql":
-        contracts, tiers = _terms_json(terms)
+        contracts, tiers = terms_json(terms)
         with connection.cursor() as cursor:
             cursor.execute(_PG_REMARGIN, {"contracts": contracts, "tiers": tiers, "first": first_id,
                                           "last": last_id, "ids": ids, "rollout": rollout_id, "now": now,
                                           "quiet_old": _QUIET[0], "quiet_new": _QUIET[1]})
             positions, events = cursor.fetchone()
-        return ChunkResult(positions, events)
-    return _chunk_remargin_by_engine(first_id=first_id, last_id=last_id, terms=terms, rollout_id=rollout_id, now=now,
-                                     ids=ids)
+            _foreign_keys_check_now(cursor)
+        result = ChunkResult(positions, events)
+    else:
+        result = _chunk_remargin_by_engine(first_id=first_id, last_id=last_id, terms=terms, rollout_id=rollout_id,
+                                           now=now, ids=ids)
+    if result.events:
+        events_sequence()
+    return result
 
 
 def position_compute(row: dict, terms: ContractTerms, mark_price: Decimal | None) -> dict:

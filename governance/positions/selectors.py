@@ -8,15 +8,15 @@ from governance.positions.models import MarginEvent, Rollout
 
 
 def margin_events_after(*, cursor: int = 0, limit: int = 500) -> list[MarginEvent]:
-    """Events with id > cursor, in order; the last id returned is the next cursor.
+    """Events with seq > cursor, in order; the last seq returned is the next cursor.
 
-    Ids come from one sequence and every event is written by the statement that changed the
-    position, so a reader that keeps its cursor sees each event once, in commit order per chunk.
+    Sequence numbers become visible in order (see `MarginEvent`), so a reader that keeps
+    its cursor sees every event once, even while chunks commit in parallel.
     """
     if cursor < 0 or not 1 <= limit <= 10000:
         raise ValidationFailed("cursor must be >= 0 and limit between 1 and 10000",
                                details=[{"path": "cursor" if cursor < 0 else "limit", "message": "out of range"}])
-    return list(MarginEvent.objects.filter(id__gt=cursor).order_by("id")[:limit])
+    return list(MarginEvent.objects.filter(seq__gt=cursor).order_by("seq")[:limit])
 
 
 def rollouts_recent(*, limit: int = 50) -> QuerySet[Rollout]:

@@ -10,7 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -32,11 +32,31 @@ def _chunk_size() -> int:
 def _chunk_ranges(symbols: list[str], size: int) -> list[tuple[int, int, int]]:
     """(first id, last id, count) of consecutive groups of `size` positions of `symbols`, by id."""
     with connection.cursor() as cursor:
+        if connection.vendor != "postgresql":
+            cursor.execute(
+                "SELECT MIN(id), MAX(id), COUNT(*) FROM ("
+                "  SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / %s AS g FROM positions_position"
+                f"  WHERE symbol IN ({', '.join(['%s'] * len(symbols))})"
+                ") numbered GROUP BY g ORDER BY 1", [size, *symbols])
+            return [tuple(row) for row in cursor.fetchall()]
+        # Part of the activation, so it has to be quick on millions of positions. The ids in
+        # order, gathered in one array (no window, no sort when the scope is every contract
+        # of the book), then every size-th of them. The contracts in the book come from a
+        # skip scan of the (symbol, id) index: when the scope covers them all, the ids come
+        # straight from the primary key in order, with no filter.
         cursor.execute(
-            "SELECT MIN(id), MAX(id), COUNT(*) FROM ("
-            "  SELECT id, (ROW_NUMBER() OVER (ORDER BY id) - 1) / %s AS g FROM positions_position"
-            f"  WHERE symbol IN ({', '.join(['%s'] * len(symbols))})"
-            ") numbered GROUP BY g ORDER BY 1", [size, *symbols])
+            "WITH RECURSIVE b AS ("
+            "  SELECT MIN(symbol) AS symbol FROM positions_position"
+            "  UNION ALL SELECT (SELECT MIN(symbol) FROM positions_position WHERE symbol > b.symbol) FROM b"
+            "  WHERE b.symbol IS NOT NULL"
+            ") SELECT symbol FROM b WHERE symbol IS NOT NULL")
+        booked = {row[0] for row in cursor.fetchall()}
+        scoped = "" if booked <= set(symbols) else "WHERE symbol = ANY(%(symbols)s)"
+        cursor.execute(
+            "SELECT a[i], a[LEAST(i + %(size)s - 1, cardinality(a))], LEAST(%(size)s, cardinality(a) - i + 1)"
+            f" FROM (SELECT array_agg(id) AS a FROM (SELECT id FROM positions_position {scoped} ORDER BY id) ids) x,"
+            " generate_series(1, cardinality(a), %(size)s) AS i ORDER BY i",
+            {"size": size, "symbols": list(symbols)})
         return [tuple(row) for row in cursor.fetchall()]
 
 
@@ -102,14 +122,16 @@ def _scope_share_lock(symbols: list[str]) -> None:
 def rollout_chunk_apply(*, chunk_id: int, now: datetime | None = None) -> ChunkResult | None:
     """Re-margin one chunk with the parameters in force now. Idempotent: a chunk already done,
     or of a rollout no longer running, is skipped (None)."""
-    now = now or timezone.now()
-    chunk = RolloutChunk.objects.select_for_update().filter(pk=chunk_id).select_related("rollout").first()
+    # lock the chunk row only: locking the rollout row too would run a rollout's chunks one at a time
+    chunk = RolloutChunk.objects.select_for_update(of=("self",)).filter(pk=chunk_id).select_related("rollout").first()
     if chunk is None:
         raise NotFound(f"no rollout chunk {chunk_id}")
     if chunk.done_at is not None or chunk.rollout.state != R.RUNNING:
         return None
     rollout = chunk.rollout
     _scope_share_lock(rollout.symbols)
+    # the time of the computation, once the locks are held: not of a wait for them
+    now = now or timezone.now()
     result = chunk_remargin(first_id=chunk.first_id, last_id=chunk.last_id,
                             terms=terms_current(symbols=rollout.symbols), rollout_id=rollout.pk, now=now)
     chunk.done_at, chunk.positions, chunk.events = now, result.positions, result.events
@@ -125,17 +147,25 @@ def rollout_chunk_apply(*, chunk_id: int, now: datetime | None = None) -> ChunkR
 
 
 def positions_stale(*, symbols: list[str]) -> list[int]:
-    """Ids of positions of `symbols` whose stamp is not the parameters in force now."""
-    stale: list[int] = []
-    for symbol, terms in terms_current(symbols=symbols).items():
-        scope = Position.objects.filter(symbol=symbol)
-        wrong = scope.exclude(contract_version_id=terms.contract_version_id, volatility_band=terms.band)
-        if terms.exchange_version_id is None:
-            wrong = wrong | scope.filter(exchange_version_id__isnull=False)
-        else:
-            wrong = wrong | scope.exclude(exchange_version_id=terms.exchange_version_id)
-        stale.extend(wrong.values_list("id", flat=True))
-    return sorted(set(stale))
+    """Ids of positions of `symbols` whose stamp is not the parameters in force now, in order.
+
+    One statement over the scope, joined to the stamp in force per contract; a contract
+    without active parameters has no stamp to carry and is left out.
+    """
+    terms = terms_current(symbols=symbols)
+    if not terms:
+        return []
+    stamps = ", ".join(["(%s, CAST(%s AS bigint), CAST(%s AS integer), CAST(%s AS bigint))"] * len(terms))
+    params = [x for t in terms.values() for x in (t.symbol, t.contract_version_id, t.band, t.exchange_version_id)]
+    # a missing stamp (NULL) is stale too: null-safe comparisons
+    differs = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH stamp (symbol, cv, band, ev) AS (VALUES {stamps}) "
+            "SELECT p.id FROM positions_position p JOIN stamp ON stamp.symbol = p.symbol "
+            f"WHERE p.contract_version_id {differs} stamp.cv OR p.volatility_band {differs} stamp.band "
+            f"OR p.exchange_version_id {differs} stamp.ev ORDER BY p.id", params)
+        return [row[0] for row in cursor.fetchall()]
 
 
 @transaction.atomic
@@ -166,9 +196,11 @@ def rollout_finish(*, rollout_id: int, now: datetime | None = None) -> Rollout:
     return rollout
 
 
-def rollouts_resume(*, older_than_seconds: float = 60.0) -> int:
+def rollouts_resume(*, older_than_seconds: float | None = None) -> int:
     """Re-send the chunks of running rollouts that have waited too long (a lost message);
     the periodic safety net beside the broker's own redelivery. Returns the chunks re-sent."""
+    if older_than_seconds is None:
+        older_than_seconds = settings.ROLLOUTS_RESUME_SECONDS
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
     chunk_ids = list(RolloutChunk.objects.filter(rollout__state=R.RUNNING, rollout__started_at__lt=cutoff,
                                                  done_at__isnull=True).values_list("pk", flat=True))
@@ -188,7 +220,7 @@ class UpsertResult:
     updated: int
 
 
-def _decimal(row: dict, key: str, where: str, errors: list, *, positive: bool = True,
+def _decimal(row: dict, key: str, where: str, errors: list, *, model: type[models.Model], positive: bool = True,
              optional: bool = False) -> Decimal | None:
     value = row.get(key)
     if value is None or value == "":
@@ -206,6 +238,16 @@ def _decimal(row: dict, key: str, where: str, errors: list, *, positive: bool = 
     if not number.is_finite() or (number <= 0 if positive else number < 0):
         errors.append({"path": f"{where}.{key}",
                        "message": f"must be {'positive' if positive else 'zero or more'}, got {value}"})
+        return None
+    field = model._meta.get_field(key)
+    whole, places = field.max_digits - field.decimal_places, field.decimal_places
+    # the database would refuse a value beyond its column, or round its extra places away silently
+    if number and number.adjusted() >= whole:
+        errors.append({"path": f"{where}.{key}",
+                       "message": f"too large, at most {whole} digits before the decimal point: {value}"})
+        return None
+    if number.normalize().as_tuple().exponent < -places:
+        errors.append({"path": f"{where}.{key}", "message": f"more than {places} decimal places: {value}"})
         return None
     return number
 
@@ -241,7 +283,7 @@ def positions_upsert(*, rows: list[dict[str, Any]], now: datetime | None = None)
             errors.append({"path": f"{where}.symbol", "message": f"unknown contract {symbol!r}"})
         if side not in ("long", "short"):
             errors.append({"path": f"{where}.side", "message": f"must be long or short, got {side!r}"})
-        values = [_decimal(row, k, where, errors, positive=k != "isolated_margin")
+        values = [_decimal(row, k, where, errors, model=Position, positive=k != "isolated_margin")
                   for k in ("quantity", "entry_price", "isolated_margin")]
         if (account, symbol) in seen:
             errors.append({"path": where, "message": f"duplicate position {account}/{symbol} in this upsert"})
@@ -263,11 +305,13 @@ def positions_upsert(*, rows: list[dict[str, Any]], now: datetime | None = None)
                                                                  symbol__in={c[1] for c in clean})
                  .values_list("id", "account_id", "symbol") if (acc, sym) in keys)
     created = len(keys - existing)
-    _positions_remargin(ids=ids, symbols=sorted({c[1] for c in clean}), now=now)
+    positions_remargin(ids=ids, symbols=sorted({c[1] for c in clean}), now=now)
     return UpsertResult(len(clean), created, len(clean) - created)
 
 
-def _positions_remargin(*, ids: list[int], symbols: list[str], now: datetime) -> None:
+def positions_remargin(*, ids: list[int], symbols: list[str], now: datetime) -> None:
+    """Re-margin the positions `ids` of `symbols` with the parameters in force, set-based; inside
+    the caller's transaction."""
     if not ids:
         return
     _scope_share_lock(symbols)
@@ -292,8 +336,10 @@ def market_data_upsert(*, rows: list[dict[str, Any]], now: datetime | None = Non
         symbol = row.get("symbol")
         if symbol not in known:
             errors.append({"path": f"{where}.symbol", "message": f"unknown contract {symbol!r}"})
-        mark = _decimal(row, "mark_price", where, errors)
-        vol = _decimal(row, "realized_volatility", where, errors, positive=False, optional=True)
+        if symbol in {c[0] for c in clean}:
+            errors.append({"path": f"{where}.symbol", "message": f"duplicate contract {symbol!r} in this upsert"})
+        mark = _decimal(row, "mark_price", where, errors, model=MarketData)
+        vol = _decimal(row, "realized_volatility", where, errors, model=MarketData, positive=False, optional=True)
         clean.append((symbol, mark, vol))
     if not rows:
         errors.append({"path": "rows", "message": "no rows"})

@@ -8,6 +8,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from governance.positions.impact import impact_preview_run, impact_previews_refresh
 from governance.positions.services import rollout_chunk_apply, rollout_finish, rollouts_resume
 
 TRANSIENT = (OperationalError, InterfaceError)  # includes deadlocks and serialization failures
@@ -29,3 +30,14 @@ def rollout_finish_task(rollout_id: int) -> str:
 @shared_task(name="positions.rollouts_resume", autoretry_for=TRANSIENT, max_retries=3)
 def rollouts_resume_task() -> int:
     return rollouts_resume()
+
+
+@shared_task(name="positions.impact_preview_run", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True,
+             max_retries=5)
+def impact_preview_run_task(preview_id: int) -> str:
+    return impact_preview_run(preview_id=preview_id).state
+
+
+@shared_task(name="positions.impact_previews_refresh", autoretry_for=TRANSIENT, max_retries=3)
+def impact_previews_refresh_task() -> int:
+    return len(impact_previews_refresh())

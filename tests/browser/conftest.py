@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.services import in_ci
+from tests.services import unavailable
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
@@ -22,9 +22,7 @@ TIMEOUT_MS = 10_000  # auto-waiting assertions and actions give up after this; a
 
 
 def _unavailable(reason: str) -> None:
-    if in_ci():
-        pytest.fail(f"{reason} (CI=true: a missing browser is a failure)", pytrace=False)
-    pytest.skip(reason)
+    unavailable(reason, what="browser")
 
 
 @pytest.fixture(scope="package")

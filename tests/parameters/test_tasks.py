@@ -43,12 +43,13 @@ def test_the_expiry_task_expires_approvals_past_the_window(analyst, alice, bob):
     assert ParameterVersion.objects.get(pk=version.pk).state == "expired"
 
 
-def test_beat_runs_both_tasks_and_they_are_registered():
+def test_beat_runs_the_periodic_tasks_and_they_are_registered():
     schedule = settings.CELERY_BEAT_SCHEDULE
     assert {name: entry["task"] for name, entry in schedule.items()} == {
         "activate-due-versions": "parameters.versions_activate_due",
         "expire-due-versions": "parameters.versions_expire_due",
         "resume-rollouts": "positions.rollouts_resume",
+        "refresh-impact-previews": "positions.impact_previews_refresh",
     }
     celery_app.loader.import_default_modules()
     assert {entry["task"] for entry in schedule.values()} <= set(celery_app.tasks)

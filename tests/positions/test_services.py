@@ -142,10 +142,10 @@ def test_a_volatility_band_change_starts_a_rollout_of_that_contract(active_rules
 def test_the_event_feed_reads_in_order_with_a_cursor(active_rules, committed):
     committed(services.positions_upsert, rows=[row("A1", isolated_margin="3300"), row("A2", isolated_margin="2900")])
     first = margin_events_after(cursor=0, limit=1)
-    rest = margin_events_after(cursor=first[-1].id)
+    rest = margin_events_after(cursor=first[-1].seq)
     assert [(e.old_status, e.new_status) for e in first + rest] == [("pending", "margin_call"),
                                                                    ("pending", "liquidatable")]
-    assert margin_events_after(cursor=rest[-1].id) == []
+    assert margin_events_after(cursor=rest[-1].seq) == []
     with pytest.raises(ValidationFailed, match="^cursor must be >= 0 and limit between 1 and 10000$"):
         margin_events_after(cursor=-1)
 
@@ -160,3 +160,12 @@ def test_the_admin_shows_rollout_progress_and_positions(active_rules, committed,
     assert client.get("/admin/positions/marginevent/").status_code == 200
     client.force_login(UserFactory(username="consumer", roles=["consumers"], is_staff=False))
     assert client.get("/admin/positions/rollout/").status_code == 302  # to the login page
+
+
+def test_market_data_with_a_contract_twice_is_refused_and_writes_nothing(active_rules, committed):
+    with pytest.raises(ValidationFailed) as error:
+        committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60000"},
+                                                     {"symbol": "BTCUSDT", "mark_price": "61000"}])
+    assert error.value.details == [{"path": "rows[1].symbol", "message": "duplicate contract 'BTCUSDT' in this upsert"}]
+    from governance.positions.models import MarketData
+    assert MarketData.objects.count() == 0

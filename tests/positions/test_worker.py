@@ -13,6 +13,10 @@ from tests.parameters.conftest import contract_text, edit
 from tests.services import RABBITMQ, REDIS
 from tests.workers import wait_until, worker_running
 
+# the worker and the test share the database across connections: SQLite's shared in-memory
+# test database locks whole tables, so these run on PostgreSQL, as production does
+pytestmark = pytest.mark.postgres
+
 
 @pytest.mark.parametrize("broker", [pytest.param(REDIS, marks=pytest.mark.redis, id="redis"),
                                     pytest.param(RABBITMQ, marks=pytest.mark.rabbitmq, id="rabbitmq")])

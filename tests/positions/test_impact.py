@@ -1,0 +1,150 @@
+"""The impact preview: what a submitted version would do to the book, before approval."""
+from decimal import Decimal as D
+
+import pytest
+
+from governance.errors import InvalidTransition
+from governance.parameters import services as parameter_services
+from governance.positions import impact, services
+from governance.positions.models import ImpactPreview
+from tests.parameters.conftest import contract_text, edit, exchange_text
+from tests.parameters.factories import UserFactory
+from tests.positions.test_services import committed, row  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.django_db
+
+TIGHTER = edit(contract_text(), "maintenance_margin_rate: 0.005\n", "maintenance_margin_rate: 0.0055\n")
+
+
+@pytest.fixture
+def analyst():
+    return UserFactory(username="analyst")
+
+
+def submitted(committed, analyst, text=TIGHTER, subject_key=None):
+    version = parameter_services.version_draft_create(actor=analyst, yaml_text=text, rationale="Tighter.",
+                                                      subject_key=subject_key)
+    return committed(parameter_services.version_submit, actor=analyst, version=version)
+
+
+@pytest.fixture
+def book(active_rules, committed):
+    """Three BTC positions at 600,000 notional (tier 2) with less and less margin, and one ETH position."""
+    committed(services.positions_upsert, rows=[row("A1", isolated_margin="30000"), row("A2", isolated_margin="3700"),
+                                               row("A3", isolated_margin="3200"),
+                                               row("A4", symbol="ETHUSDT", side="short", quantity="2",
+                                                   entry_price="3000", isolated_margin="100")])
+
+
+def test_submitting_computes_the_preview_of_what_activation_would_do(book, committed, analyst):
+    version = submitted(committed, analyst)
+    status = impact.impact_preview_latest(version=version)
+    assert status.state == "done" and status.preview.content_hash == version.content_hash
+    # tier 2 rate 0.005 -> 0.0055: maintenance 600,000 x 0.005 - 50 = 2,950 -> 600,000 x 0.0055 - 75 = 3,225
+    assert status.preview.result == {
+        "symbols": ["BTCUSDT"],
+        "positions": 3,
+        "transitions": [{"from": "healthy", "to": "healthy", "positions": 1},
+                        {"from": "healthy", "to": "margin_call", "positions": 1},
+                        {"from": "margin_call", "to": "liquidatable", "positions": 1}],
+        "worsened": 2,
+        "improved": 0,
+        "initial_margin": {"before": "18000", "after": "18000", "change": "0"},
+        "maintenance_margin": {"before": "8850", "after": "9675", "change": "825"},
+        "accounts": [{"account": "A1", "positions": 1, "maintenance_margin_change": "275",
+                      "initial_margin_change": "0", "worsened": 0},
+                     {"account": "A2", "positions": 1, "maintenance_margin_change": "275",
+                      "initial_margin_change": "0", "worsened": 1},
+                     {"account": "A3", "positions": 1, "maintenance_margin_change": "275",
+                      "initial_margin_change": "0", "worsened": 1}],
+        # long liquidation prices 57,281.5 -> 57,307.7, 59,924.7 -> 59,952.3, 59,974.9 -> 60,002.5
+        "liquidation_moves": {"buckets": [{"move": "closer by up to 1%", "positions": 3}], "moved": 3,
+                              "p50": "0.00046", "p90": "0.00046", "p99": "0.00046", "max": "0.00046"},
+    }
+    assert status.preview.fingerprint["positions"] == 3
+    assert status.preview.fingerprint["entry_notional"] == "1800000"
+
+
+def test_an_exchange_wide_version_previews_every_contract(book, committed, analyst):
+    text = edit(exchange_text(), "global_multiplier: 1\n", "global_multiplier: 1.1\n")
+    version = submitted(committed, analyst, text=text, subject_key="exchange")
+    result = impact.impact_preview_latest(version=version).preview.result
+    assert result["positions"] == 4 and len(result["symbols"]) == 14
+    assert D(result["maintenance_margin"]["change"]) > 0 and D(result["initial_margin"]["change"]) > 0
+
+
+def test_a_preview_whose_book_moved_materially_is_recomputed(book, committed, analyst):
+    version = submitted(committed, analyst)
+    first = impact.impact_preview_latest(version=version).preview
+    committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60000"}])
+    # a mark equal to the entry prices the preview already used is still a new input: material
+    assert impact.impact_preview_latest(version=version).moves == ("BTCUSDT mark none -> 60000",)
+    assert committed(impact.impact_previews_refresh) != []
+    assert impact.impact_preview_latest(version=version).state == "done"
+    committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60600"}])  # 1%: not material
+    assert impact.impact_preview_latest(version=version).state == "done"
+    assert committed(impact.impact_previews_refresh) == []
+    committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "66000"}])
+    stale = impact.impact_preview_latest(version=version)
+    assert (stale.state, stale.moves) == ("stale", ("BTCUSDT mark 60000 -> 66000",))
+    committed(impact.impact_previews_refresh)
+    latest = impact.impact_preview_latest(version=version).preview
+    assert latest.state == "done" and latest.fingerprint["marks"] == {"BTCUSDT": "66000"}
+    assert ImpactPreview.objects.filter(version=version).count() == 3 and first.pk != latest.pk
+
+
+def test_a_change_of_the_parameters_in_force_makes_a_preview_stale(book, committed, analyst):
+    version = submitted(committed, analyst)
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    other = submitted(committed, analyst, text=edit(contract_text(), "maintenance_margin_rate: 0.004\n",
+                                                    "maintenance_margin_rate: 0.0042\n"))
+    for member in (alice, bob):
+        other = parameter_services.version_approve(actor=member, version=other, content_hash=other.content_hash)
+    committed(parameter_services.version_activate, actor=alice, version=other)
+    assert impact.impact_preview_latest(version=version).moves == ("the parameters in force changed",)
+
+
+def test_only_a_version_awaiting_a_decision_is_previewed(book, analyst):
+    draft = parameter_services.version_draft_create(actor=analyst, yaml_text=TIGHTER, rationale="Tighter.")
+    with pytest.raises(InvalidTransition) as error:
+        impact.impact_preview_request(version=draft)
+    assert error.value.message == (f"{draft} is draft: an impact preview is computed for a submitted, approved or "
+                                   "scheduled version")
+    assert impact.impact_preview_latest(version=draft).state == "none"
+    assert not ImpactPreview.objects.filter(version=draft).exists()
+
+
+def test_a_pending_request_is_reused_not_doubled(book, analyst):
+    version = parameter_services.version_draft_create(actor=analyst, yaml_text=TIGHTER, rationale="Tighter.")
+    version = parameter_services.version_submit(actor=analyst, version=version)  # on-commit hooks not run
+    first = impact.impact_preview_request(version=version)
+    assert impact.impact_preview_request(version=version) == first
+    assert impact.impact_preview_latest(version=version).state == "pending"
+    assert impact.impact_preview_run(preview_id=first.pk).state == "done"
+    assert impact.impact_preview_run(preview_id=first.pk).computed_at == first.__class__.objects.get(
+        pk=first.pk).computed_at  # a second run leaves it as it is
+
+
+def test_the_approval_page_shows_the_preview(book, committed, analyst, client):
+    version = submitted(committed, analyst)
+    client.force_login(UserFactory(username="alice", roles=["committee"]))
+    page = client.get(f"/admin/parameters/parameterversion/{version.pk}/change/").content.decode()
+    assert 'id="impact" data-state="done"' in page
+    assert "<strong>2</strong> position(s) move to a worse status, 0 to a better one." in page
+    assert "<tr><td>maintenance margin</td><td>8850</td><td>9675</td><td>825</td></tr>" in page
+    response = client.post(f"/admin/parameters/parameterversion/{version.pk}/impact/")
+    assert response.status_code == 302 and response["Location"].endswith("#impact")
+
+
+@pytest.mark.postgres
+def test_the_sql_and_the_engine_agree_on_a_seeded_book(active_rules, analyst):
+    from django.core.management import call_command
+
+    call_command("seed_positions", "--count", "600", "--seed", "7", stdout=open("/dev/null", "w"))
+    version = parameter_services.version_draft_create(actor=analyst, yaml_text=TIGHTER, rationale="Tighter.")
+    version = parameter_services.version_submit(actor=analyst, version=version)
+    before = impact.terms_current(symbols=["BTCUSDT"])
+    after = impact.terms_current(symbols=["BTCUSDT"], overrides={"BTCUSDT": version})
+    by_sql = impact.impact_summarize(impact._rows_sql(before, after), symbols=["BTCUSDT"])
+    by_engine = impact.impact_summarize(impact._rows_engine(before, after), symbols=["BTCUSDT"])
+    assert by_sql == by_engine and by_sql["positions"] > 100
