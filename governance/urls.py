@@ -1,6 +1,10 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("governance.api.urls")),
 ]
+
+handler404 = "governance.api.errors.not_found"
+handler500 = "governance.api.errors.server_error"

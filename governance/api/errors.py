@@ -1,0 +1,51 @@
+"""One error shape for every API response: {"code", "message", "details"}.
+
+Domain errors carry their code and HTTP status; DRF's own (authentication, permission,
+parsing, throttling, 404) are mapped to the same shape. Anything else is a bug: it is
+logged with its traceback and the client gets a 500 in the same shape, never a page.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views import defaults
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from governance.errors import DomainError
+
+def error_body(code: str, message: str, details: Any = None) -> dict:
+    return {"code": code, "message": message, "details": details}
+
+
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, DomainError):
+        return Response(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
+    if isinstance(exc, Http404):
+        return Response(error_body("not_found", "not found"), status=404)
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # not an API error: Django's 500 handler (below) answers in the same shape
+    if isinstance(exc, exceptions.ValidationError):
+        body = error_body("invalid_request", "the request is invalid", exc.detail)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        body = error_body(code if isinstance(code, str) else "error", str(detail))
+    response.data = body
+    return response
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None):
+    """The project's 404: JSON under /api/, Django's page elsewhere (the admin)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", f"no such resource: {request.path}"), status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest):
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("server_error", "internal error; it has been logged"), status=500)
+    return defaults.server_error(request)
