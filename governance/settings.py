@@ -5,6 +5,7 @@ message broker. Production and CI set DATABASE_URL (PostgreSQL) and
 CELERY_BROKER_URL (Redis or RabbitMQ).
 """
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -151,6 +152,15 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
 
+# The default cache holds the API's throttling counters, so it must be shared by every web
+# process: Redis in production (CACHE_URL=redis://host:6379/1), files under var/cache otherwise.
+_cache_url = os.environ.get("CACHE_URL", "")
+if _cache_url.startswith(("redis://", "rediss://")):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+                          "LOCATION": os.environ.get("CACHE_DIR", str(BASE_DIR / "var" / "cache"))}}
+
 # The API (/api/v1/): read with a session or a revocable, hashed knox token; one error shape.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication",
@@ -160,7 +170,18 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "governance.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_PAGINATION_CLASS": "governance.api.pagination.Pages",
+    "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Counted in the default cache, which every web process shares (see CACHES).
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle",
+                                 "rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
+                               "user": os.environ.get("API_THROTTLE_USER", "6000/min")},
 }
+# Knox tokens are stored hashed; they expire after API_TOKEN_HOURS and can be revoked (logout).
+REST_KNOX = {"TOKEN_TTL": timedelta(hours=float(os.environ.get("API_TOKEN_HOURS", "720"))),
+             "AUTO_REFRESH": False}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Margin parameter governance API",
     "VERSION": "1",

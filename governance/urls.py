@@ -1,9 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from governance.health import health
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("governance.api.urls")),
+    path("healthz", health, name="health"),
 ]
 
 handler404 = "governance.api.errors.not_found"

@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from governance.api import selectors
+from governance.api.permissions import CanRead
 from governance.api.serializers import ContractParametersSerializer, ContractSummarySerializer, ErrorSerializer
 
 ERRORS = {401: OpenApiResponse(ErrorSerializer), 403: OpenApiResponse(ErrorSerializer),
@@ -25,6 +26,8 @@ def _cached(request: Request, etag: str, build) -> Response:
 
 
 class ContractList(APIView):
+    permission_classes = [CanRead]
+
     @extend_schema(responses={200: ContractSummarySerializer(many=True), **ERRORS})
     def get(self, request: Request) -> Response:
         """Every contract with its active version."""
@@ -34,6 +37,8 @@ class ContractList(APIView):
 
 
 class ContractDetail(APIView):
+    permission_classes = [CanRead]
+
     @extend_schema(responses={200: ContractParametersSerializer, **ERRORS})
     def get(self, request: Request, symbol: str) -> Response:
         """One contract's parameters in force, with the derived values: maintenance amounts per

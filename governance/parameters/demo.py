@@ -26,6 +26,7 @@ DEMO_USERS: dict[str, tuple[tuple[str, ...], bool]] = {
     "carol": (("committee",), True),
     "erin": (("emergency",), True),
     "consumer": (("consumers",), False),
+    "feeder": (("position_service",), False),
 }
 ADMIN_USERNAME = "admin"
 

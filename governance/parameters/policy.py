@@ -9,7 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from governance.errors import DomainError, PermissionDenied
 from governance.rulefiles import PolicyRules, ruleset_load
 
-ROLES = ("authors", "committee", "emergency", "consumers")
+ROLES = ("authors", "committee", "emergency", "consumers", "position_service")
 _cache: dict[tuple[str, float], PolicyRules] = {}
 
 

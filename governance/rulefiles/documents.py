@@ -110,6 +110,7 @@ class Roles:
     committee: str
     emergency: str
     consumers: str
+    position_service: str = "position-service"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,2 +1,21 @@
 """The API tests read the rules/ parameters, active through the workflow."""
+import uuid
+
+import pytest
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from tests.parameters.factories import UserFactory
 from tests.positions.conftest import active_rules  # noqa: F401 (fixture)
+
+
+@pytest.fixture(autouse=True)
+def _own_throttle_counts(settings):
+    """Each test counts its requests apart (the cache is shared with other test sessions)."""
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": uuid.uuid4().hex}}
+
+
+def token_client(username: str, *roles: str) -> APIClient:
+    """A client authenticated like an API consumer: a knox token of a user with these roles."""
+    _, token = AuthToken.objects.create(UserFactory(username=username, roles=list(roles)))
+    return APIClient(HTTP_AUTHORIZATION=f"Token {token}")

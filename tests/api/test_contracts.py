@@ -2,21 +2,17 @@
 import re
 
 import pytest
-from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from governance.parameters.models import ParameterVersion
-from tests.parameters.factories import UserFactory
+from tests.api.conftest import token_client
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def consumer(active_rules) -> APIClient:
-    _, token = AuthToken.objects.create(UserFactory(username="reader", roles=["consumers"]))
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
-    return client
+    return token_client("reader", "consumers")
 
 
 def test_one_contracts_parameters_with_the_derived_values(consumer):
@@ -69,3 +65,11 @@ def test_the_schema_and_its_page_are_served_locally(consumer):
     assets = re.findall(r'(?:src|href)="([^"]+)"', page)
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in assets
     assert [url for url in assets if "//" in url] == []
+
+
+def test_the_position_service_may_not_read_parameters(active_rules):
+    response = token_client("feeder", "position_service").get("/api/v1/contracts/BTCUSDT/")
+    assert (response.status_code, response.json()) == (403, {
+        "code": "permission_denied",
+        "message": "feeder may not read the API: it needs one of the roles consumers, authors, committee, emergency",
+        "details": None})

@@ -8,7 +8,7 @@ from tests.parameters.commands.conftest import run
 
 pytestmark = pytest.mark.django_db
 USERS = [("analyst", "authors"), ("alice", "committee"), ("bob", "committee"), ("carol", "committee"),
-         ("erin", "emergency"), ("consumer", "consumers")]
+         ("erin", "emergency"), ("consumer", "consumers"), ("feeder", "position_service")]
 
 
 def test_demo_setup_creates_every_role_and_activates_the_rules_once():
