@@ -1,48 +1,163 @@
-"""Read endpoints of the parameters in force. Thin: a selector builds the body; the ETag is
-computed first from the content hashes the body is built from, so a 304 builds nothing."""
+"""The parameter endpoints. Thin: query parameters are validated by a serializer, selectors
+build the bodies inside one snapshot, and the ETag is computed first from the content hashes
+the body is built from, so a 304 builds nothing."""
 from __future__ import annotations
+
+from typing import Callable
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from governance.api import selectors
+from governance.api.pagination import Pages
 from governance.api.permissions import CanRead
-from governance.api.serializers import ContractParametersSerializer, ContractSummarySerializer, ErrorSerializer
+from governance.api.selectors import When
+from governance.api.serializers import (
+    AsOfQuerySerializer, BracketQuerySerializer, ContractParametersSerializer, ContractSummarySerializer,
+    DiffQuerySerializer, DiffSerializer, ErrorSerializer, ExchangeParametersSerializer, LeverageBracketSerializer,
+    ScheduledSerializer, VersionDetailSerializer, VersionStatesQuerySerializer, VersionSummarySerializer)
+from governance.errors import NotFound
+from governance.parameters.models import Subject
 
-ERRORS = {401: OpenApiResponse(ErrorSerializer), 403: OpenApiResponse(ErrorSerializer),
-          404: OpenApiResponse(ErrorSerializer)}
+ERROR = OpenApiResponse(ErrorSerializer)
+READ_ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 429: ERROR}
+NOT_MODIFIED = {304: OpenApiResponse(description="Not modified: the ETag given in If-None-Match still holds")}
 
 
-def _cached(request: Request, etag: str, build) -> Response:
+def _query(serializer_class: type[Serializer], request: Request) -> dict:
+    query = serializer_class(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    return query.validated_data
+
+
+def _when(request: Request) -> When:
+    return When(**_query(AsOfQuerySerializer, request))
+
+
+def _cached(request: Request, etag: str, build: Callable[[], object]) -> Response:
     quoted = f'"{etag}"'
-    if quoted in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+    if quoted in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
         response = Response(status=304)
     else:
         response = Response(build())
     response["ETag"] = quoted
+    response["Cache-Control"] = "private, no-cache"
     return response
 
 
-class ContractList(APIView):
+class ParametersView(APIView):
     permission_classes = [CanRead]
 
-    @extend_schema(responses={200: ContractSummarySerializer(many=True), **ERRORS})
+
+class ContractList(ParametersView):
+    @extend_schema(parameters=[AsOfQuerySerializer],
+                   responses={200: ContractSummarySerializer(many=True), **NOT_MODIFIED, **READ_ERRORS})
     def get(self, request: Request) -> Response:
-        """Every contract with its active version."""
+        """Every contract with its version in force (now, or `as_of` / `recorded_by`)."""
+        when = _when(request)
         with selectors.snapshot():
-            etag = selectors.contracts_etag()
-            return _cached(request, etag, selectors.contracts_active)
+            return _cached(request, selectors.contracts_etag(when=when), lambda: selectors.contracts_list(when=when))
 
 
-class ContractDetail(APIView):
-    permission_classes = [CanRead]
-
-    @extend_schema(responses={200: ContractParametersSerializer, **ERRORS})
+class ContractDetail(ParametersView):
+    @extend_schema(parameters=[AsOfQuerySerializer],
+                   responses={200: ContractParametersSerializer, **NOT_MODIFIED, **READ_ERRORS})
     def get(self, request: Request, symbol: str) -> Response:
         """One contract's parameters in force, with the derived values: maintenance amounts per
         tier, the effective multiplier and volatility band, the margin-call threshold."""
+        when = _when(request)
         with selectors.snapshot():
-            etag = selectors.contract_etag(symbol=symbol)
-            return _cached(request, etag, lambda: selectors.contract_parameters(symbol=symbol))
+            etag = selectors.contract_etag(symbol=symbol, when=when)
+            return _cached(request, etag, lambda: selectors.contract_parameters(symbol=symbol, when=when))
+
+
+class ExchangeDetail(ParametersView):
+    @extend_schema(parameters=[AsOfQuerySerializer],
+                   responses={200: ExchangeParametersSerializer, **NOT_MODIFIED, **READ_ERRORS})
+    def get(self, request: Request) -> Response:
+        """The exchange-wide adjustments in force: global multiplier, contract groups with their
+        multipliers, the default margin-call threshold."""
+        when = _when(request)
+        with selectors.snapshot():
+            return _cached(request, selectors.exchange_etag(when=when), lambda: selectors.exchange_parameters(when=when))
+
+
+class _SubjectView(ParametersView):
+    exchange = False  # the exchange-wide subject instead of a contract
+
+    def subject(self, symbol: str | None) -> Subject:
+        if not self.exchange and symbol == Subject.EXCHANGE_KEY:
+            raise NotFound(f"no contract {symbol!r}")
+        return selectors.subject_require(key=Subject.EXCHANGE_KEY if self.exchange else symbol)
+
+
+class VersionList(_SubjectView):
+    @extend_schema(parameters=[VersionStatesQuerySerializer],
+                   responses={200: VersionSummarySerializer(many=True), **READ_ERRORS})
+    def get(self, request: Request, symbol: str | None = None) -> Response:
+        """The versions of a contract (or of the exchange-wide adjustments), newest first, with
+        their states and the times of each step."""
+        states = sorted(_query(VersionStatesQuerySerializer, request).get("state", []))
+        subject = self.subject(symbol)
+        pages = Pages()
+        page = pages.paginate_queryset(selectors.versions_of(subject=subject, states=states), request, view=self)
+        return pages.get_paginated_response(VersionSummarySerializer(page, many=True).data)
+
+
+class VersionDetail(_SubjectView):
+    @extend_schema(responses={200: VersionDetailSerializer, **NOT_MODIFIED, **READ_ERRORS})
+    def get(self, request: Request, number: int, symbol: str | None = None) -> Response:
+        """One version: its content as proposed (YAML) and parsed, its state and approvals."""
+        with selectors.snapshot():
+            version = selectors.version_of(subject=self.subject(symbol), number=number)
+
+            def build() -> dict:
+                version.content = selectors.version_content(version)
+                return VersionDetailSerializer(version).data
+            return _cached(request, selectors.version_etag(version), build)
+
+
+class VersionDiff(_SubjectView):
+    @extend_schema(parameters=[DiffQuerySerializer], responses={200: DiffSerializer, **READ_ERRORS})
+    def get(self, request: Request, symbol: str | None = None) -> Response:
+        """Field by field from one version to another (by default from the version in force),
+        each change marked tightening or loosening by the policy's guardrails."""
+        query = _query(DiffQuerySerializer, request)
+        with selectors.snapshot():
+            subject = self.subject(symbol)
+            new = selectors.version_of(subject=subject, number=query["to_version"])
+            if "from_version" in query:
+                old = selectors.version_of(subject=subject, number=query["from_version"])
+            else:
+                old = selectors.versions_of(subject=subject, states=["active"]).first()
+                if old is None:
+                    raise NotFound(f"{subject.key} has no version in force to compare with: give from_version")
+            return Response(selectors.versions_diff(subject=subject, old=old, new=new))
+
+
+class Schedule(ParametersView):
+    @extend_schema(responses={200: ScheduledSerializer(many=True), **NOT_MODIFIED, **READ_ERRORS})
+    def get(self, request: Request) -> Response:
+        """What is going to change: approved versions waiting for activation and scheduled ones
+        with their effective times, soonest first."""
+        with selectors.snapshot():
+            return _cached(request, selectors.schedule_etag(), selectors.schedule_list)
+
+
+class LeverageBrackets(ParametersView):
+    @extend_schema(parameters=[BracketQuerySerializer, AsOfQuerySerializer],
+                   responses={200: LeverageBracketSerializer(many=True), **NOT_MODIFIED, **READ_ERRORS})
+    def get(self, request: Request) -> Response:
+        """The tiers in force in the shape of a large exchange's public leverage-bracket endpoint
+        (`bracket`, `initialLeverage`, `notionalCap`, `notionalFloor`, `maintMarginRatio`, `cum`):
+        an object for `symbol`, a list of them without."""
+        symbol = _query(BracketQuerySerializer, request).get("symbol")
+        when = _when(request)
+        with selectors.snapshot():
+            etag = selectors.brackets_etag(symbol=symbol, when=when)
+            if symbol is None:
+                return _cached(request, etag, lambda: selectors.leverage_brackets_all(when=when))
+            return _cached(request, etag, lambda: selectors.leverage_brackets(symbol=symbol, when=when))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Iterable
 
-from governance.margin import Schedule, Tier, multiplier_resolve, schedule_build
+from governance.margin import Schedule, Tier, VolatilityBand, multiplier_resolve, schedule_build
 from governance.parameters.models import ParameterVersion, Subject, VersionState
 from governance.parameters.selectors import version_data
 from governance.positions.models import MarketData
@@ -22,7 +22,7 @@ class ContractTerms:
     contract_size: Decimal
     tick_size: Decimal
     margin_call_threshold: Decimal
-    band: int
+    band: int | None  # None: built without the volatility band (answers about the past)
     multiplier: Decimal
     schedule: Schedule
     contract_version_id: int
@@ -31,10 +31,13 @@ class ContractTerms:
 
 
 def terms_build(*, contract: ContractRules, exchange: ExchangeRules | None, realized_volatility: Decimal | None,
-                contract_version_id: int, exchange_version_id: int | None) -> ContractTerms:
+                contract_version_id: int, exchange_version_id: int | None, with_band: bool = True) -> ContractTerms:
+    """`with_band=False` leaves the volatility band out (multiplier = global x group): realized
+    volatility is not kept over time, so a past band cannot be told."""
     group = exchange.group_of(contract.symbol) if exchange else None
     applied = multiplier_resolve(
-        bands=contract.volatility_bands, realized_volatility=realized_volatility,
+        bands=contract.volatility_bands if with_band else [VolatilityBand(Decimal(0), Decimal(1))],
+        realized_volatility=realized_volatility if with_band else None,
         global_multiplier=exchange.global_multiplier if exchange else Decimal(1),
         group=group.name if group else None, group_multiplier=group.multiplier if group else Decimal(1))
     schedule = schedule_build(tiers=[Tier(t.floor, t.cap, t.max_leverage, t.maintenance_margin_rate)
@@ -42,7 +45,8 @@ def terms_build(*, contract: ContractRules, exchange: ExchangeRules | None, real
     threshold = contract.margin_call_threshold
     if threshold is None:
         threshold = exchange.default_margin_call_threshold if exchange else Decimal("0.8")
-    return ContractTerms(contract.symbol, contract.contract_size, contract.tick_size, threshold, applied.band,
+    return ContractTerms(contract.symbol, contract.contract_size, contract.tick_size, threshold,
+                         applied.band if with_band else None,
                          applied.effective, schedule, contract_version_id, exchange_version_id,
                          tuple(t.max_leverage for t in contract.tiers))
 

@@ -6,6 +6,7 @@ from knox.models import AuthToken
 from rest_framework.test import APIClient
 
 from tests.parameters.factories import UserFactory
+from tests.parameters.conftest import alice, analyst, bob, carol  # noqa: F401 (fixtures)
 from tests.positions.conftest import active_rules  # noqa: F401 (fixture)
 
 
