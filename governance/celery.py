@@ -2,9 +2,22 @@
 import os
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
 
 app = Celery("governance")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+def connections_drop_broken(**kwargs) -> None:
+    """A worker keeps its database connection across tasks (CELERY_DB_REUSE_MAX); one that
+    failed (the server restarted, the network dropped) is closed, so the next task reconnects
+    instead of failing on it until Celery recycles it."""
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        if connection.connection is not None and connection.errors_occurred and not connection.is_usable():
+            connection.close()

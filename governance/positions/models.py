@@ -64,15 +64,20 @@ class Position(models.Model):
     liquidation_price = models.DecimalField(null=True, blank=True, **AMOUNT)
     status = models.CharField(max_length=16, choices=PositionStatus.choices, default=PositionStatus.PENDING)
     # The stamp changes on every rollout and nothing looks positions up by it: unindexed, so
-    # re-margining a position whose status stays put is a HOT update (see migration 0003).
+    # re-margining a position whose status stays put is a HOT update (see migration 0003); and
+    # no database constraint (0004): checking three foreign keys of every re-margined row cost
+    # a third of a rollout. Only the rollout statement writes the stamp, from the versions it
+    # read, and neither versions nor rollouts are ever deleted.
     contract_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
-                                         on_delete=models.PROTECT, related_name="+", db_index=False)
+                                         on_delete=models.PROTECT, related_name="+", db_index=False,
+                                         db_constraint=False)
     exchange_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
-                                         on_delete=models.PROTECT, related_name="+", db_index=False)
+                                         on_delete=models.PROTECT, related_name="+", db_index=False,
+                                         db_constraint=False)
     volatility_band = models.PositiveSmallIntegerField(null=True, blank=True)
     multiplier = models.DecimalField(null=True, blank=True, **AMOUNT)
     rollout = models.ForeignKey("Rollout", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-                                db_index=False)
+                                db_index=False, db_constraint=False)
     computed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
