@@ -256,6 +256,10 @@ def _known_symbols() -> set[str]:
     return set(Subject.objects.filter(kind=Subject.Kind.CONTRACT).values_list("key", flat=True))
 
 
+def _known(symbol: Any, known: set[str]) -> bool:
+    return isinstance(symbol, str) and symbol in known  # a row's symbol may be any JSON value
+
+
 def _fail_if(errors: list[dict], what: str) -> None:
     if errors:
         raise ValidationFailed(f"{len(errors)} invalid field(s) in the {what}; first: {errors[0]['path']}: "
@@ -279,15 +283,16 @@ def positions_upsert(*, rows: list[dict[str, Any]], now: datetime | None = None)
         account, symbol, side = row.get("account"), row.get("symbol"), row.get("side")
         if not isinstance(account, str) or not account.strip() or len(account) > 64:
             errors.append({"path": f"{where}.account", "message": "required: the account code (at most 64 characters)"})
-        if symbol not in known:
+        if not _known(symbol, known):
             errors.append({"path": f"{where}.symbol", "message": f"unknown contract {symbol!r}"})
         if side not in ("long", "short"):
             errors.append({"path": f"{where}.side", "message": f"must be long or short, got {side!r}"})
         values = [_decimal(row, k, where, errors, model=Position, positive=k != "isolated_margin")
                   for k in ("quantity", "entry_price", "isolated_margin")]
-        if (account, symbol) in seen:
-            errors.append({"path": where, "message": f"duplicate position {account}/{symbol} in this upsert"})
-        seen.add((account, symbol))
+        if isinstance(account, str) and isinstance(symbol, str):
+            if (account, symbol) in seen:
+                errors.append({"path": where, "message": f"duplicate position {account}/{symbol} in this upsert"})
+            seen.add((account, symbol))
         clean.append((account, symbol, side, *values))
     if not rows:
         errors.append({"path": "rows", "message": "no rows"})
@@ -334,9 +339,9 @@ def market_data_upsert(*, rows: list[dict[str, Any]], now: datetime | None = Non
             errors.append({"path": where, "message": "expected an object"})
             continue
         symbol = row.get("symbol")
-        if symbol not in known:
+        if not _known(symbol, known):
             errors.append({"path": f"{where}.symbol", "message": f"unknown contract {symbol!r}"})
-        if symbol in {c[0] for c in clean}:
+        elif symbol in [c[0] for c in clean]:
             errors.append({"path": f"{where}.symbol", "message": f"duplicate contract {symbol!r} in this upsert"})
         mark = _decimal(row, "mark_price", where, errors, model=MarketData)
         vol = _decimal(row, "realized_volatility", where, errors, model=MarketData, positive=False, optional=True)

@@ -169,3 +169,17 @@ def test_market_data_with_a_contract_twice_is_refused_and_writes_nothing(active_
     assert error.value.details == [{"path": "rows[1].symbol", "message": "duplicate contract 'BTCUSDT' in this upsert"}]
     from governance.positions.models import MarketData
     assert MarketData.objects.count() == 0
+
+
+def test_rows_whose_codes_are_not_strings_are_refused_where_they_are(active_rules, committed):
+    with pytest.raises(ValidationFailed) as error:
+        committed(services.positions_upsert, rows=[row(account={"a": 1}, symbol={})])
+    assert error.value.details == [
+        {"path": "rows[0].account", "message": "required: the account code (at most 64 characters)"},
+        {"path": "rows[0].symbol", "message": "unknown contract {}"}]
+    with pytest.raises(ValidationFailed) as error:
+        committed(services.market_data_upsert, rows=[{"symbol": ["BTCUSDT"], "mark_price": "60000"},
+                                                     {"symbol": ["BTCUSDT"], "mark_price": "60000"}])
+    assert error.value.details == [{"path": "rows[0].symbol", "message": "unknown contract ['BTCUSDT']"},
+                                   {"path": "rows[1].symbol", "message": "unknown contract ['BTCUSDT']"}]
+    assert Position.objects.count() == 0
