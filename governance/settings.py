@@ -171,6 +171,8 @@ REST_FRAMEWORK = {
                                        "rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON in only: one body format to validate and document; a form body is a 415
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "governance.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -183,6 +185,8 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
                                "user": os.environ.get("API_THROTTLE_USER", "6000/min")},
 }
+# Rows per upsert request: one transaction each, so that a batch stays a few seconds' work.
+API_UPSERT_MAX_ROWS = int(os.environ.get("API_UPSERT_MAX_ROWS", "10000"))
 # Knox tokens are stored hashed; they expire after API_TOKEN_HOURS and can be revoked (logout).
 REST_KNOX = {"TOKEN_TTL": timedelta(hours=float(os.environ.get("API_TOKEN_HOURS", "720"))),
              "AUTO_REFRESH": False}
@@ -190,6 +194,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Margin parameter governance API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # request bodies get their own components, so required strings carry minLength 1
+    "COMPONENT_SPLIT_REQUEST": True,
     # the interactive page's assets are served from this app, never from a CDN
     "SWAGGER_UI_DIST": "SIDECAR", "SWAGGER_UI_FAVICON_HREF": "SIDECAR", "REDOC_DIST": "SIDECAR",
 }

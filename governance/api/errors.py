@@ -15,14 +15,16 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from governance.errors import DomainError
+from governance.margin import MarginError
+
 
 def error_body(code: str, message: str, details: Any = None) -> dict:
     return {"code": code, "message": message, "details": details}
 
 
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
-    if isinstance(exc, DomainError):
-        return Response(error_body(exc.code, exc.message, exc.details), status=exc.http_status)
+    if isinstance(exc, (DomainError, MarginError)):  # the engine's errors carry their code and status too
+        return Response(error_body(exc.code, exc.message, getattr(exc, "details", None)), status=exc.http_status)
     if isinstance(exc, Http404):
         return Response(error_body("not_found", "not found"), status=404)
     response = exception_handler(exc, context)

@@ -1,7 +1,7 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from governance.api import views
+from governance.api import auth, positions, proposals, views
 
 app_name = "api"
 urlpatterns = [
@@ -18,4 +18,7 @@ urlpatterns = [
     path("compat/leverage-bracket/", views.LeverageBrackets.as_view(), name="leverage-brackets"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    *auth.urlpatterns,
+    *proposals.urlpatterns,
+    *positions.urlpatterns,
 ]

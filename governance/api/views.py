@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Callable
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework import generics
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from governance.api import selectors
+from governance.api.bodies import input_valid
 from governance.api.pagination import Pages
 from governance.api.permissions import CanRead
 from governance.api.selectors import When
@@ -28,9 +30,7 @@ NOT_MODIFIED = {304: OpenApiResponse(description="Not modified: the ETag given i
 
 
 def _query(serializer_class: type[Serializer], request: Request) -> dict:
-    query = serializer_class(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    return query.validated_data
+    return input_valid(serializer_class, request.query_params)
 
 
 def _when(request: Request) -> When:
@@ -94,17 +94,21 @@ class _SubjectView(ParametersView):
         return selectors.subject_require(key=Subject.EXCHANGE_KEY if self.exchange else symbol)
 
 
-class VersionList(_SubjectView):
-    @extend_schema(parameters=[VersionStatesQuerySerializer],
-                   responses={200: VersionSummarySerializer(many=True), **READ_ERRORS})
-    def get(self, request: Request, symbol: str | None = None) -> Response:
+class VersionList(_SubjectView, generics.ListAPIView):
+    serializer_class = VersionSummarySerializer
+    pagination_class = Pages
+    filter_backends = []  # `state` is read by the query serializer below
+
+    def get_queryset(self):
+        states = sorted(_query(VersionStatesQuerySerializer, self.request).get("state", []))
+        return selectors.versions_of(subject=self.subject(self.kwargs.get("symbol")), states=states)
+
+    @extend_schema(parameters=[VersionStatesQuerySerializer], responses={200: VersionSummarySerializer(many=True),
+                                                                        **READ_ERRORS})
+    def get(self, request: Request, *args, **kwargs) -> Response:
         """The versions of a contract (or of the exchange-wide adjustments), newest first, with
         their states and the times of each step."""
-        states = sorted(_query(VersionStatesQuerySerializer, request).get("state", []))
-        subject = self.subject(symbol)
-        pages = Pages()
-        page = pages.paginate_queryset(selectors.versions_of(subject=subject, states=states), request, view=self)
-        return pages.get_paginated_response(VersionSummarySerializer(page, many=True).data)
+        return super().get(request, *args, **kwargs)
 
 
 class VersionDetail(_SubjectView):
@@ -147,9 +151,15 @@ class Schedule(ParametersView):
             return _cached(request, selectors.schedule_etag(), selectors.schedule_list)
 
 
+# as the exchange answers: an object with `symbol`, a list of them without
+BRACKETS_ONE_OR_ALL = PolymorphicProxySerializer(
+    component_name="LeverageBracketsAnswer", resource_type_field_name=None,
+    serializers=[LeverageBracketSerializer, LeverageBracketSerializer(many=True)], many=False)
+
+
 class LeverageBrackets(ParametersView):
     @extend_schema(parameters=[BracketQuerySerializer, AsOfQuerySerializer],
-                   responses={200: LeverageBracketSerializer(many=True), **NOT_MODIFIED, **READ_ERRORS})
+                   responses={200: BRACKETS_ONE_OR_ALL, **NOT_MODIFIED, **READ_ERRORS})
     def get(self, request: Request) -> Response:
         """The tiers in force in the shape of a large exchange's public leverage-bracket endpoint
         (`bracket`, `initialLeverage`, `notionalCap`, `notionalFloor`, `maintMarginRatio`, `cum`):

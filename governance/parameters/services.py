@@ -64,18 +64,29 @@ def _subject_for_text(yaml_text: str, subject_key: str | None) -> tuple[str, str
 
 @transaction.atomic
 def version_draft_create(*, actor: Any, yaml_text: str, rationale: str, subject_key: str | None = None,
-                         rollback_of: ParameterVersion | None = None) -> ParameterVersion:
+                         rollback_of: ParameterVersion | None = None,
+                         require_valid: bool = False) -> ParameterVersion:
     """A new draft for a contract (created on first use) or the exchange-wide subject.
 
-    Drafts may hold content that does not validate yet: submission requires it to.
+    Drafts may hold content that does not validate yet: submission requires it to. With
+    `require_valid` (the API) such content is refused with its located errors, and the
+    transaction's rollback leaves nothing written, not even a new subject.
     """
     role_require(actor, "authors", "draft a parameter change")
     if not rationale.strip():
         raise ValidationFailed("a rationale is required", details=[{"path": "rationale", "message": "required"}])
-    key, kind = _subject_for_text(yaml_text, subject_key)
+    try:
+        key, kind = _subject_for_text(yaml_text, subject_key)
+    except ValidationFailed:
+        if require_valid:  # text too broken to name its subject: say where it is broken
+            unnamed = rulefile_parse(yaml_text, source="draft")
+            _validation_require(ValidatedContent(None, sorted(unnamed.errors), "", ""), "the draft")
+        raise
     subject, _ = Subject.objects.get_or_create(key=key, defaults={"kind": kind})
     subject = Subject.objects.select_for_update().get(pk=subject.pk)  # serialises version numbering
     content = content_validate(subject_key=subject.key, kind=subject.kind, yaml_text=yaml_text)
+    if require_valid:
+        _validation_require(content, f"the draft for {subject.key}")
     number = (subject.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     version = ParameterVersion.objects.create(
         subject=subject, number=number, yaml_text=yaml_text, canonical=content.canonical,
