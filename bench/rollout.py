@@ -12,7 +12,7 @@ Then, on that book:
   (CELERY_BROKER_URL, default redis://127.0.0.1:6379/14);
 - the naive way: load, compute with the engine and `save()` a sample of positions one by one,
   extrapolated per position;
-- the impact preview, when governance.positions has an `impact_preview_compute`.
+- the impact preview of the same change, computed on the same book.
 
 The last line: rollout positions/s, rollout/UPDATE time and per-row/rollout time per position.
 Targets: 1M in under 10 s, within 2x of the single UPDATE, at least 100x the per-row way.
@@ -23,10 +23,7 @@ python bench/rollout.py [--count N] [--contracts N] [--chunk-size N] [--fresh] [
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import os
-import pkgutil
 import re
 import signal
 import subprocess
@@ -253,7 +250,9 @@ def rollout_measure(version, timeout: float) -> dict:
         active = sql("SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*), "
                      "min(regexp_replace(query, '\\s+', ' ', 'g')) FILTER (WHERE wait_event_type = 'Lock') "
                      "FROM pg_stat_activity WHERE state = 'active' AND datname = current_database() "
-                     "AND query LIKE '%positions_%' AND pid <> pg_backend_pid()")[0]
+                     # a chunk's statement starts with its terms as JSON: track_activity_query_size
+                     # (1 kB) cuts it before any table is named
+                     "AND (query LIKE '%positions_%' OR query LIKE 'WITH c AS (%') AND pid <> pg_backend_pid()")[0]
         samples += 1
         waiting += 1 if active[0] else 0
         waited_by = waited_by or active[2]
@@ -294,31 +293,13 @@ def per_row_measure(sample: int) -> tuple[int, float]:
     return done, time.perf_counter() - started
 
 
-def impact_preview_find():
-    import governance.positions as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name in {"migrations", "management", "tests"}:
-            continue
-        module = importlib.import_module(f"governance.positions.{info.name}")
-        function = getattr(module, "impact_preview_compute", None)
-        if callable(function):
-            return function
-    return None
-
-
 def impact_preview_measure(version) -> str:
-    function = impact_preview_find()
-    if function is None:
-        return "impact preview: skipped (governance.positions has no impact_preview_compute)"
-    parameters = inspect.signature(function).parameters
-    if "version" not in parameters:
-        return (f"impact preview: skipped ({function.__module__}.impact_preview_compute{inspect.signature(function)}"
-                f" takes no 'version': don't know how to call it)")
+    from governance.positions.impact import impact_preview_compute
+
     started = time.perf_counter()
-    result = function(version=version)
+    preview = impact_preview_compute(version=version)
     seconds = time.perf_counter() - started
-    return f"impact preview: {seconds:.2f} s for the exchange-wide change ({type(result).__name__})"
+    return f"impact preview: {seconds:.2f} s for the exchange-wide change ({preview.result['positions']} positions)"
 
 
 # --- the run ------------------------------------------------------------------------------
