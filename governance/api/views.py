@@ -37,15 +37,18 @@ def _when(request: Request) -> When:
     return When(**_query(AsOfQuerySerializer, request))
 
 
-def _cached(request: Request, etag: str, build: Callable[[], object]) -> Response:
-    quoted = f'"{etag}"'
-    if quoted in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        response = Response(status=304)
-    else:
-        response = Response(build())
-    response["ETag"] = quoted
+def _unchanged(request: Request, etag: str) -> bool:
+    return f'"{etag}"' in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
+
+
+def _tagged(response: Response, etag: str) -> Response:
+    response["ETag"] = f'"{etag}"'
     response["Cache-Control"] = "private, no-cache"
     return response
+
+
+def _cached(request: Request, etag: str, build: Callable[[], object]) -> Response:
+    return _tagged(Response(status=304) if _unchanged(request, etag) else Response(build()), etag)
 
 
 class ParametersView(APIView):
@@ -69,9 +72,17 @@ class ContractDetail(ParametersView):
         """One contract's parameters in force, with the derived values: maintenance amounts per
         tier, the effective multiplier and volatility band, the margin-call threshold."""
         when = _when(request)
+        if when.now:  # the ETag now is one statement, a snapshot of its own: a 304 needs nothing more
+            etag = selectors.contract_etag(symbol=symbol, when=when)
+            if _unchanged(request, etag):
+                return _tagged(Response(status=304), etag)
         with selectors.snapshot():
             etag = selectors.contract_etag(symbol=symbol, when=when)
-            return _cached(request, etag, lambda: selectors.contract_parameters(symbol=symbol, when=when))
+
+            def build() -> dict:
+                return selectors.contract_parameters(symbol=symbol, when=when)
+            return _cached(request, etag, (lambda: selectors.BODIES.get(("contract", symbol, etag), build))
+                           if when.now else build)
 
 
 class ExchangeDetail(ParametersView):

@@ -4,8 +4,12 @@ import re
 import pytest
 from rest_framework.test import APIClient
 
+from governance.parameters import services
 from governance.parameters.models import ParameterVersion
+from governance.positions import services as position_services
 from tests.api.conftest import token_client
+from tests.parameters.conftest import approve_all, contract_text, edit
+from tests.parameters.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -40,6 +44,34 @@ def test_an_unchanged_answer_is_a_304_without_a_body(consumer):
     listing = consumer.get("/api/v1/contracts/")
     assert [c["symbol"] for c in listing.json()][:2] == ["1000PEPEUSDT", "ADAUSDT"] and len(listing.json()) == 14
     assert consumer.get("/api/v1/contracts/", HTTP_IF_NONE_MATCH=listing["ETag"]).status_code == 304
+
+
+def test_the_etag_changes_with_every_input_of_the_answer(consumer, django_capture_on_commit_callbacks):
+    """A rollback to earlier content is another version (same content hash, another number), a
+    new volatility band another multiplier: each must be a new ETag, and a new body."""
+    analyst, alice, bob = (UserFactory(username=name) for name in ("analyst", "alice", "bob"))
+
+    def activated(version, *members):
+        with django_capture_on_commit_callbacks(execute=True):
+            version = approve_all(services.version_submit(actor=analyst, version=version), *members)
+            return services.version_activate(actor=alice, version=version)
+
+    first = consumer.get("/api/v1/contracts/BTCUSDT/")
+    v1 = ParameterVersion.objects.get(subject__key="BTCUSDT", state="active")
+    activated(services.version_draft_create(actor=analyst, rationale="Tighter.", yaml_text=edit(
+        contract_text("BTCUSDT"), "maintenance_margin_rate: 0.005\n", "maintenance_margin_rate: 0.0055\n")), alice, bob)
+    v3 = activated(services.version_rollback_draft(actor=analyst, version=v1), alice)  # a rollback's quorum: 1
+    back = consumer.get("/api/v1/contracts/BTCUSDT/", HTTP_IF_NONE_MATCH=first["ETag"])
+    assert (back.status_code, back.json()["version"], back.json()["content_hash"]) == (200, 3, v1.content_hash)
+    assert back["ETag"] != first["ETag"] and v3.content_hash == v1.content_hash
+
+    with django_capture_on_commit_callbacks(execute=True):
+        position_services.market_data_upsert(rows=[{"symbol": "BTCUSDT", "mark_price": "60000",
+                                                    "realized_volatility": "0.7"}])
+    stressed = consumer.get("/api/v1/contracts/BTCUSDT/", HTTP_IF_NONE_MATCH=back["ETag"])
+    assert (stressed.status_code, stressed.json()["volatility_band"], stressed.json()["multiplier"]) == (200, 2, "1.1")
+    past = consumer.get("/api/v1/contracts/BTCUSDT/", {"as_of": v3.activated_at.isoformat()})
+    assert past.json()["volatility_band"] is None and past["ETag"] not in (stressed["ETag"], back["ETag"])
 
 
 def test_errors_have_one_shape_and_no_page(consumer, active_rules):
