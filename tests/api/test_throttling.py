@@ -1,0 +1,62 @@
+"""Requests over the rate are refused with a 429 in the one error shape, counted in the default
+cache, which every web process shares (Redis in production)."""
+import uuid
+
+import pytest
+import redis
+from rest_framework import throttling
+from rest_framework.test import APIClient
+
+from tests.api.conftest import token_client
+from tests.services import REDIS
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def three_a_minute(monkeypatch):
+    # DRF binds the rates to the throttle classes when it imports them
+    monkeypatch.setattr(throttling.SimpleRateThrottle, "THROTTLE_RATES", {"user": "3/min", "anon": "2/min"})
+
+
+def statuses(client: APIClient, count: int) -> list[int]:
+    return [client.get("/api/v1/contracts/").status_code for _ in range(count)]
+
+
+def test_a_user_over_the_rate_gets_a_429_in_the_one_shape(active_rules, three_a_minute):
+    reader = token_client("reader", "consumers")
+    assert statuses(reader, 3) == [200, 200, 200]
+    refused = reader.get("/api/v1/contracts/")
+    assert (refused.status_code, refused.json()) == (429, {
+        "code": "throttled", "message": "Request was throttled. Expected available in 60 seconds.",
+        "details": None})
+    assert refused["Retry-After"] == "60"
+    assert statuses(token_client("other", "consumers"), 1) == [200]  # counted per user
+
+
+def test_logins_are_counted_by_address_so_passwords_cannot_be_tried_fast(db, three_a_minute):
+    anonymous = APIClient()
+    attempts = [anonymous.post("/api/v1/auth/login/", {"username": "reader", "password": f"guess-{n}"},
+                               format="json").status_code for n in range(3)]
+    assert attempts == [401, 401, 429]
+
+
+@pytest.mark.redis
+def test_the_counts_are_kept_in_redis_when_the_cache_is_redis(active_rules, three_a_minute, settings):
+    prefix = uuid.uuid4().hex
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                   "LOCATION": REDIS.url, "KEY_PREFIX": prefix}}
+    reader = token_client("reader", "consumers")
+    assert statuses(reader, 4) == [200, 200, 200, 429]
+    server = redis.Redis.from_url(REDIS.url)
+    try:
+        keys = server.keys(f"{prefix}:*")
+        assert [key.decode().split(":", 2)[2] for key in keys] == [f"throttle_user_{reader_id()}"]
+    finally:
+        server.delete(*server.keys(f"{prefix}:*"))
+
+
+def reader_id() -> int:
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username="reader").pk
