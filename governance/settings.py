@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "governance.rulefiles",
     "governance.parameters",
     "governance.positions",
+    "governance.api",  # no models: its periodic task (expired tokens) is found like the others'
 ]
 
 MIDDLEWARE = [
@@ -142,6 +143,7 @@ CELERY_BEAT_SCHEDULE = {
     "expire-due-versions": {"task": "parameters.versions_expire_due", "schedule": 300.0},
     "resume-rollouts": {"task": "positions.rollouts_resume", "schedule": ROLLOUTS_RESUME_SECONDS},
     "refresh-impact-previews": {"task": "positions.impact_previews_refresh", "schedule": 120.0},
+    "delete-expired-tokens": {"task": "api.tokens_expired_delete", "schedule": 3600.0},
 }
 # An impact preview is recomputed when its book has moved by more than this share (positions,
 # entry notional, any mark) or the parameters in force changed.
@@ -160,14 +162,14 @@ LOGGING = {
 # process: Redis in production (CACHE_URL=redis://host:6379/1), files under var/cache otherwise.
 _cache_url = os.environ.get("CACHE_URL", "")
 if _cache_url.startswith(("redis://", "rediss://")):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}}
+    CACHES = {"default": {"BACKEND": "governance.cache.RedisCache", "LOCATION": _cache_url}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                           "LOCATION": os.environ.get("CACHE_DIR", str(BASE_DIR / "var" / "cache"))}}
 
 # The API (/api/v1/): read with a session or a revocable, hashed knox token; one error shape.
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["knox.auth.TokenAuthentication",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["governance.api.tokens.TokenAuthentication",
                                        "rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
