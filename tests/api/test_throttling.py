@@ -44,7 +44,7 @@ def test_logins_are_counted_by_address_so_passwords_cannot_be_tried_fast(db, thr
 @pytest.mark.redis
 def test_the_counts_are_kept_in_redis_when_the_cache_is_redis(active_rules, three_a_minute, settings):
     prefix = uuid.uuid4().hex
-    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+    settings.CACHES = {"default": {"BACKEND": "governance.cache.RedisCache",
                                    "LOCATION": REDIS.url, "KEY_PREFIX": prefix}}
     reader = token_client("reader", "consumers")
     assert statuses(reader, 4) == [200, 200, 200, 429]
@@ -60,3 +60,17 @@ def reader_id() -> int:
     from django.contrib.auth import get_user_model
 
     return get_user_model().objects.get(username="reader").pk
+
+
+@pytest.mark.redis
+def test_the_redis_cache_makes_one_client_per_pool_and_works_from_threads():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from governance.cache import RedisCache
+
+    cache = RedisCache(REDIS.url, {"KEY_PREFIX": uuid.uuid4().hex})
+    cache.set("k", 1)
+    assert cache._cache.get_client(write=True) is cache._cache.get_client(write=True)
+    with ThreadPoolExecutor(8) as pool:
+        assert list(pool.map(lambda n: cache.incr("k", n), range(1, 101))) and cache.get("k") == 1 + sum(range(1, 101))
+    cache.delete("k")
