@@ -43,10 +43,11 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from common import database_ensure, say  # noqa: E402 (bench/, the script's own folder)
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/governance_bench_api"
 DEFAULT_CACHE_URL = "redis://127.0.0.1:6379/13"
@@ -65,31 +66,6 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
 end
 """
-
-
-def say(message: str = "") -> None:
-    print(message, flush=True)
-
-
-def database_ensure(url: str, *, fresh: bool) -> None:
-    """Create the database of `url` if missing (or drop and recreate it with `fresh`)."""
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    if not re.fullmatch(r"[A-Za-z0-9_]+", name):
-        sys.exit(f"bench: unusual database name {name!r}: refusing to create or drop it")
-    admin = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if exists and fresh:
-            if "bench" not in name:
-                sys.exit(f"bench: --fresh drops the database; {name!r} has no 'bench' in its name, refusing")
-            conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-            exists = None
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
-            say(f"database {name} created")
 
 
 # --- data ---------------------------------------------------------------------------------
