@@ -18,7 +18,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from governance.api.bodies import StrictSerializer, body_valid
-from governance.api.proposals import error_responses
+from governance.api.tokens import TokenAuthentication
+from governance.api.serializers import error_responses
 
 
 class LoginSerializer(StrictSerializer):
@@ -59,10 +60,14 @@ REVOKED = {204: OpenApiResponse(description="Revoked; no body."), **error_respon
 class LogoutView(knox_views.LogoutView):
     """Revoke the token this request presents (sessions are not accepted here)."""
 
+    authentication_classes = (TokenAuthentication,)
+
 
 @extend_schema(request=None, responses=REVOKED)
 class LogoutAllView(knox_views.LogoutAllView):
     """Revoke every token of the user presenting this one."""
+
+    authentication_classes = (TokenAuthentication,)
 
 
 urlpatterns = [

@@ -26,7 +26,7 @@ from governance.api.bodies import StrictSerializer, body_valid, input_valid
 from governance.api.pagination import DocumentedBounds
 from governance.api.permissions import CanRead, IsPositionService
 from governance.api.selectors import snapshot
-from governance.api.serializers import ErrorSerializer
+from governance.api.serializers import error_responses
 from governance.margin.numbers import decimal_text
 from governance.positions import services
 from governance.positions.models import PositionStatus, Rollout
@@ -40,7 +40,7 @@ def upsert_max_rows() -> int:
 
 
 def _errors(*codes: int) -> dict[int, OpenApiResponse]:
-    return {code: OpenApiResponse(ErrorSerializer) for code in (*codes, 401, 403, 429)}
+    return error_responses(*codes, 401, 403, 429)
 
 
 # --- fields -----------------------------------------------------------------------------

@@ -18,26 +18,10 @@ from rest_framework.views import APIView
 
 from governance.api.bodies import StrictSerializer, body_valid
 from governance.api.permissions import CanRead
-from governance.api.serializers import ApprovalSerializer, ErrorSerializer
+from governance.api.serializers import ApprovalSerializer, error_responses
 from governance.parameters import services
 from governance.parameters.models import ParameterVersion, VersionState
 from governance.parameters.selectors import version_errors, version_get
-
-_ERROR_MEANINGS = {
-    400: "invalid_request (details: the fields at fault) or validation_failed (details: located rule errors)",
-    401: "not_authenticated or authentication_failed",
-    403: "permission_denied: the role or the four-eyes rule forbids it",
-    404: "not_found",
-    409: "invalid_transition (not from this state), stale_version (rebase first) or content_frozen",
-    422: "policy_violation: a guardrail, the notice, or a content hash that is not the current one",
-    415: "unsupported_media_type: bodies are JSON (Content-Type: application/json)",
-    429: "throttled",
-}
-
-
-def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    return {status: OpenApiResponse(ErrorSerializer, description=_ERROR_MEANINGS[status]) for status in statuses}
-
 
 # --- request bodies -------------------------------------------------------------------------------
 

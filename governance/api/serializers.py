@@ -1,5 +1,6 @@
 """Query parameters (validated) and response shapes (for the OpenAPI schema) of the parameter
 endpoints; the bodies themselves are built by the selectors."""
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import serializers
 
 from governance.parameters.models import Subject, VersionState
@@ -11,6 +12,24 @@ class ErrorSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
     details = serializers.JSONField(allow_null=True)
+
+
+_ERROR_MEANINGS = {
+    400: "invalid_request (details: the fields at fault), validation_failed (details: located errors) or "
+         "parse_error",
+    401: "not_authenticated or authentication_failed",
+    403: "permission_denied: the role or the four-eyes rule forbids it",
+    404: "not_found",
+    409: "invalid_transition (not from this state), stale_version (rebase first) or content_frozen",
+    422: "policy_violation: a guardrail, the notice, or a content hash that is not the current one",
+    415: "unsupported_media_type: bodies are JSON (Content-Type: application/json)",
+    429: "throttled",
+}
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """The schema's error responses of an operation: one shape, each status with its codes."""
+    return {status: OpenApiResponse(ErrorSerializer, description=_ERROR_MEANINGS[status]) for status in statuses}
 
 
 class AsOfQuerySerializer(serializers.Serializer):

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox import auth as knox_auth
 from knox.models import AuthToken
 from knox.signals import token_expired
@@ -24,6 +25,12 @@ class TokenAuthentication(knox_auth.TokenAuthentication):
             token_expired.send(sender=self.__class__, username=username, source="auth_token")
             return True
         return False
+
+
+class TokenScheme(KnoxTokenScheme):
+    """The schema names the scheme as for knox's own class: `Authorization: Token <token>`."""
+
+    target_class = TokenAuthentication
 
 
 @transaction.atomic

@@ -19,13 +19,13 @@ from governance.api.permissions import CanRead
 from governance.api.selectors import When
 from governance.api.serializers import (
     AsOfQuerySerializer, BracketQuerySerializer, ContractParametersSerializer, ContractSummarySerializer,
-    DiffQuerySerializer, DiffSerializer, ErrorSerializer, ExchangeParametersSerializer, LeverageBracketSerializer,
-    ScheduledSerializer, VersionDetailSerializer, VersionStatesQuerySerializer, VersionSummarySerializer)
+    DiffQuerySerializer, DiffSerializer, ExchangeParametersSerializer, LeverageBracketSerializer,
+    ScheduledSerializer, VersionDetailSerializer, VersionStatesQuerySerializer, VersionSummarySerializer,
+    error_responses)
 from governance.errors import NotFound
 from governance.parameters.models import Subject
 
-ERROR = OpenApiResponse(ErrorSerializer)
-READ_ERRORS = {400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 429: ERROR}
+READ_ERRORS = error_responses(400, 401, 403, 404, 429)
 NOT_MODIFIED = {304: OpenApiResponse(description="Not modified: the ETag given in If-None-Match still holds")}
 
 
