@@ -50,6 +50,7 @@ def test_beat_runs_the_periodic_tasks_and_they_are_registered():
         "expire-due-versions": "parameters.versions_expire_due",
         "resume-rollouts": "positions.rollouts_resume",
         "refresh-impact-previews": "positions.impact_previews_refresh",
+        "delete-expired-tokens": "api.tokens_expired_delete",
     }
     celery_app.loader.import_default_modules()
     assert {entry["task"] for entry in schedule.values()} <= set(celery_app.tasks)
