@@ -10,7 +10,7 @@ from typing import Any, Callable
 from django.db.models import prefetch_related_objects
 from django.urls import path, reverse
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.request import Request
 from rest_framework.response import Response

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from governance.errors import DomainError, InvalidTransition, PermissionDenied, PolicyViolation, StaleVersion
-from governance.parameters.models import Approval, ParameterVersion, VersionState
+from governance.parameters.models import ParameterVersion, VersionState
 from governance.parameters.policy import policy_current, role_require
 from governance.parameters.selectors import (
     live_approvals,

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from rest_framework.test import APIClient
+
 from governance.parameters import services as parameter_services
 from governance.parameters.models import ParameterVersion
 from governance.positions import services
+from tests.api.conftest import token_client
 from tests.parameters.conftest import approve_all
 from tests.parameters.factories import UserFactory
 
@@ -19,6 +22,24 @@ def read_denied(username: str) -> dict:
     return {"code": "permission_denied", "details": None,
             "message": f"{username} may not read the API: it needs one of the roles consumers, authors, committee, "
                        "emergency"}
+
+
+# who may read the book: every reading role, not the position service, not a user without a role
+READ_MATRIX = [(["consumers"], 200), (["authors"], 200), (["committee"], 200), (["emergency"], 200),
+               (["position_service"], 403), ([], 403)]
+
+
+def reads_check(urls: list[str], roles: list[str], status: int) -> None:
+    """Each url answers `status` to a token with `roles`, the one error shape when refused, and
+    401 without a token."""
+    client = token_client("someone", *roles)
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == status
+        if status == 403:
+            assert response.json() == read_denied("someone")
+        anonymous = APIClient().get(url)
+        assert (anonymous.status_code, anonymous.json()) == (401, ANONYMOUS)
 
 
 def upsert_denied(username: str) -> dict:

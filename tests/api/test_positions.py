@@ -8,7 +8,8 @@ from rest_framework.test import APIClient
 
 from governance.parameters.models import ParameterVersion
 from governance.positions.models import MarginEvent, MarketData, Position, Rollout
-from tests.api.book import ANONYMOUS, marks_write, positions_write, read_denied, row, upsert_denied
+from tests.api.book import (ANONYMOUS, READ_MATRIX, marks_write, positions_write, reads_check, row,
+                            upsert_denied)
 from tests.api.conftest import token_client
 
 pytestmark = pytest.mark.django_db
@@ -145,17 +146,9 @@ def test_a_page_reads_a_fixed_number_of_queries(book, consumer, django_assert_ma
         assert len(consumer.get("/api/v1/positions/").json()["results"]) == 5
 
 
-@pytest.mark.parametrize("roles, status", [(["consumers"], 200), (["authors"], 200), (["committee"], 200),
-                                           (["emergency"], 200), (["position_service"], 403), ([], 403)])
+@pytest.mark.parametrize("roles, status", READ_MATRIX)
 def test_who_may_read_positions(book, roles, status):
-    client = token_client("someone", *roles)
-    for url in ("/api/v1/positions/", f"/api/v1/positions/{book['A1', 'BTCUSDT']}/"):
-        response = client.get(url)
-        assert response.status_code == status
-        if status == 403:
-            assert response.json() == read_denied("someone")
-        anonymous = APIClient().get(url)
-        assert (anonymous.status_code, anonymous.json()) == (401, ANONYMOUS)
+    reads_check(["/api/v1/positions/", f"/api/v1/positions/{book['A1', 'BTCUSDT']}/"], roles, status)
 
 
 # --- upserts ----------------------------------------------------------------------------

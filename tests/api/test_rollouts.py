@@ -1,11 +1,10 @@
 """/api/v1/rollouts/: recent rollouts and the progress of one, chunk by chunk."""
 import pytest
-from rest_framework.test import APIClient
 
 from governance.parameters.models import ParameterVersion
 from governance.positions import services
 from governance.positions.models import Rollout
-from tests.api.book import ANONYMOUS, positions_write, read_denied, row, version_activate
+from tests.api.book import READ_MATRIX, positions_write, reads_check, row, version_activate
 from tests.api.conftest import token_client
 from tests.parameters.conftest import contract_text, edit
 
@@ -90,16 +89,8 @@ def test_an_unknown_rollout_is_a_404(active_rules, consumer):
             404, {"code": "not_found", "message": f"no rollout {missing}", "details": None})
 
 
-@pytest.mark.parametrize("roles, status", [(["consumers"], 200), (["authors"], 200), (["committee"], 200),
-                                           (["emergency"], 200), (["position_service"], 403)])
+@pytest.mark.parametrize("roles, status", READ_MATRIX)
 def test_who_may_read_rollouts(active_rules, roles, status):
-    client = token_client("someone", *roles)
     rollout = Rollout.objects.latest("id")  # the bootstrap's activations started some
-    for url in ("/api/v1/rollouts/", f"/api/v1/rollouts/{rollout.pk}/"):
-        response = client.get(url)
-        assert response.status_code == status
-        if status == 403:
-            assert response.json() == read_denied("someone")
-        anonymous = APIClient().get(url)
-        assert (anonymous.status_code, anonymous.json()) == (401, ANONYMOUS)
+    reads_check(["/api/v1/rollouts/", f"/api/v1/rollouts/{rollout.pk}/"], roles, status)
     assert ParameterVersion.objects.filter(state="active").count() == 15
