@@ -77,6 +77,12 @@ c AS (
   SELECT * FROM jsonb_to_recordset(%(tiers)s::jsonb) AS t(
     symbol text, number int, floor numeric, cap numeric, imr_num numeric, imr_den numeric, mmr numeric,
     cum numeric)
+), tk AS (
+  -- per tier, once per statement: the products every position of the tier would compute again
+  SELECT t.symbol, t.number, t.imr_den, t.cum, t.imr_num * 100000000 AS im8, t.mmr * 100000000 AS mmr8,
+         t.cum * 100000000 AS cum8, 1 - t.mmr AS ka_long, 1 + t.mmr AS ka_short,
+         (1 - t.mmr) * c.tick AS ky_long, (1 + t.mmr) * c.tick AS ky_short
+  FROM t JOIN c ON c.symbol = t.symbol
 ), ct AS (
   SELECT c.*, b.tiers, b.caps, b.long_k, b.short_k
   FROM c JOIN (
@@ -107,26 +113,25 @@ c AS (
   FROM pn n OFFSET 0
 ), pr AS (
   -- in units of 1e-8: mm rounded up, the balance down; im = ceil(im_x / im_y) below.
-  -- The liquidation price is lp_x / lp_a (lp_a > 0), rounded to the tick towards the entry.
+  -- The liquidation price is lp_x / lp_a (lp_a = q * ka > 0), rounded to the tick towards the
+  -- entry: lp_q = lp_x / (lp_a * tick) truncated, with lp_a * tick = q * ky.
   SELECT o.*,
-         o.notional * tr.imr_num * 100000000 AS im_x, tr.imr_den AS im_y,
-         CEIL((o.notional * tr.mmr - tr.cum) * 100000000) AS mm_u,
+         o.notional * tr.im8 AS im_x, tr.imr_den AS im_y,
+         CEIL(o.notional * tr.mmr8 - tr.cum8) AS mm_u,
          FLOOR((o.wb + CASE WHEN o.side = 'long' THEN o.notional - o.qep ELSE o.qep - o.notional END)
                * 100000000) AS bal_u,
          CASE WHEN o.side = 'long' THEN o.qep - o.wb - tl.cum ELSE o.wb + tl.cum + o.qep END AS lp_x,
-         o.q * CASE WHEN o.side = 'long' THEN 1 - tl.mmr ELSE 1 + tl.mmr END AS lp_a
+         CASE WHEN o.side = 'long' THEN tl.ka_long ELSE tl.ka_short END AS lp_k,
+         o.q * CASE WHEN o.side = 'long' THEN tl.ky_long ELSE tl.ky_short END AS lp_y
   FROM pt o
-  LEFT JOIN t tr ON tr.symbol = o.symbol AND tr.number = o.tier
-  LEFT JOIN t tl ON tl.symbol = o.symbol AND tl.number = o.liq_tier
+  LEFT JOIN tk tr ON tr.symbol = o.symbol AND tr.number = o.tier
+  LEFT JOIN tk tl ON tl.symbol = o.symbol AND tl.number = o.liq_tier
   OFFSET 0
-), pd AS (
-  -- div() is the exact quotient truncated towards zero; the remainder's sign then says
-  -- whether ceil/floor is one away
-  SELECT r.*, div(r.im_x, r.im_y) AS im_q, r.lp_a * r.tick AS lp_y, r.lp_x < r.ep * r.lp_a AS lp_up
-  FROM pr r OFFSET 0
 ), pq AS (
-  SELECT d.*, div(d.lp_x, d.lp_y) AS lp_q
-  FROM pd d OFFSET 0
+  -- div() is the exact quotient truncated towards zero; the remainder's sign then says
+  -- whether ceil/floor is one away. lp_x < ep * lp_a, i.e. qep * ka: the price is below the entry
+  SELECT r.*, div(r.im_x, r.im_y) AS im_q, div(r.lp_x, r.lp_y) AS lp_q, r.lp_x < r.qep * r.lp_k AS lp_up
+  FROM pr r OFFSET 0
 ), x AS (
   SELECT row_ctid, id, account_id, symbol, side, old_status, ep, wb, q, px, old_im, old_mm, old_lp, tick,
          threshold, band, multiplier, cv, ev, notional, tier,
