@@ -16,9 +16,16 @@ Then, on that book:
 
 The last line: rollout positions/s, rollout/UPDATE time and per-row/rollout time per position.
 Targets: 1M in under 10 s, within 2x of the single UPDATE, at least 100x the per-row way.
+
+The database runs with `wal_compression` (--wal-compression, default lz4; `off` for the
+server's default), set on the bench's database with ALTER DATABASE, so the floor and the
+rollout both run under it: what the README recommends for production. A rollout writes
+every page of the book, each first as a full-page image after a checkpoint, and on this
+machine's disk the WAL's volume, not the CPU, is what two workers wait on.
 A book of the right size is reused by the next run (the multiplier then goes up another 0.1);
 --fresh drops and recreates the database. Usage:
 python bench/rollout.py [--count N] [--contracts N] [--chunk-size N] [--fresh] [--seed-path fast|services]
+                        [--wal-compression lz4|zstd|pglz|off]
 """
 from __future__ import annotations
 
@@ -180,6 +187,18 @@ def sql(statement: str, params=None):
         return cursor.fetchall() if cursor.description else None
 
 
+def wal_compression_set(database: str, method: str) -> None:
+    """The database's wal_compression, for every session opened from now on (the workers' too)."""
+    from django.db import connection, connections
+
+    supported = sql("SELECT enumvals FROM pg_settings WHERE name = 'wal_compression'")[0][0]
+    if method not in supported:
+        raise SystemExit(f"bench: this PostgreSQL has no wal_compression {method!r} (it has {', '.join(supported)})")
+    with connection.cursor() as cursor:
+        cursor.execute(f"ALTER DATABASE {connection.ops.quote_name(database)} SET wal_compression = {method}")
+    connections.close_all()  # the bench's own session takes it up on reconnecting
+
+
 def settle() -> None:
     """Same starting point for each measurement: dead rows vacuumed, statistics fresh, dirty pages flushed."""
     sql("VACUUM ANALYZE positions_position")
@@ -192,13 +211,20 @@ def floor_update() -> float:
     return time.perf_counter() - started
 
 
+# The rollout's state is polled every POLL_SECONDS (one primary-key read); the database's activity
+# (statements running, lock waits) is sampled every ACTIVITY_EVERY polls only: a scan of
+# pg_stat_activity costs a few ms of CPU on the two cores the workers need.
+POLL_SECONDS = 0.05
+ACTIVITY_EVERY = 10
+
+
 def rollout_measure(version, timeout: float) -> dict:
     """Activate `version` and poll until every position carries its stamp."""
     from governance.parameters import services
     from governance.positions.models import Position, Rollout
 
     alice = users()[1]
-    samples = waiting = busiest = 0
+    samples = waiting = busiest = polls = 0
     waited_by = None
     started = time.perf_counter()
     services.version_activate(actor=alice, version=version)  # the rollout's chunks go out on commit
@@ -223,17 +249,20 @@ def rollout_measure(version, timeout: float) -> dict:
             if stamped_at is None and not Position.objects.exclude(exchange_version_id=version.pk).exists():
                 stamped_at = completed_at
             break
-        active = sql("SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*), "
-                     "min(regexp_replace(query, '\\s+', ' ', 'g')) FILTER (WHERE wait_event_type = 'Lock') "
-                     "FROM pg_stat_activity WHERE state = 'active' AND datname = current_database() "
-                     # a chunk's statement starts with its terms as JSON: track_activity_query_size
-                     # (1 kB) cuts it before any table is named
-                     "AND (query LIKE '%positions_%' OR query LIKE 'WITH c AS (%') AND pid <> pg_backend_pid()")[0]
-        samples += 1
-        waiting += 1 if active[0] else 0
-        waited_by = waited_by or active[2]
-        busiest = max(busiest, active[1] - active[0])
-        time.sleep(0.05)  # each poll costs ~3 ms of CPU (bench and its backend), on 2 cores shared with the workers
+        if polls % ACTIVITY_EVERY == 0:
+            active = sql("SELECT count(*) FILTER (WHERE wait_event_type = 'Lock'), count(*), "
+                         "min(regexp_replace(query, '\\s+', ' ', 'g')) FILTER (WHERE wait_event_type = 'Lock') "
+                         "FROM pg_stat_activity WHERE state = 'active' AND datname = current_database() "
+                         # a chunk's statement starts with its terms as JSON: track_activity_query_size
+                         # (1 kB) cuts it before any table is named
+                         "AND (query LIKE '%positions_%' OR query ~ '^WITH\\s+c AS \\(') "
+                         "AND pid <> pg_backend_pid()")[0]
+            samples += 1
+            waiting += 1 if active[0] else 0
+            waited_by = waited_by or active[2]
+            busiest = max(busiest, active[1] - active[0])
+        polls += 1
+        time.sleep(POLL_SECONDS)
     rollout.refresh_from_db()
     return {"rollout": rollout, "dispatched": dispatched, "stamped": stamped_at, "completed": completed_at,
             "lock_wait_share": waiting / samples if samples else 0.0, "busiest": busiest, "waited_by": waited_by}
@@ -312,6 +341,8 @@ def main() -> None:
                         help="seed_positions --fast (COPY) or through positions_upsert (default fast)")
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the database first")
     parser.add_argument("--timeout", type=float, default=1800, help="give the rollout up after this many seconds")
+    parser.add_argument("--wal-compression", default="lz4", choices=("lz4", "zstd", "pglz", "off"),
+                        help="the database's wal_compression for this run (default lz4)")
     args = parser.parse_args()
 
     os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -334,9 +365,11 @@ def main() -> None:
     from governance.errors import DomainError
 
     call_command("migrate", verbosity=0)
+    wal_compression_set(settings.DATABASES["default"]["NAME"], args.wal_compression)
     env = {**os.environ}
-    say(f"database {settings.DATABASES['default']['NAME']}, broker {settings.CELERY_BROKER_URL}, "
-        f"{args.workers} worker(s), chunks of {settings.ROLLOUT_CHUNK_SIZE}, cpus {os.cpu_count()}")
+    say(f"database {settings.DATABASES['default']['NAME']} (wal_compression {sql('SHOW wal_compression')[0][0]}), "
+        f"broker {settings.CELERY_BROKER_URL}, {args.workers} worker(s), chunks of {settings.ROLLOUT_CHUNK_SIZE}, "
+        f"cpus {os.cpu_count()}")
     with workers_running(args.workers, env, ROOT / "var" / "bench"):
         symbols = contracts_ensure(args.contracts)
         say(f"contracts: {len(symbols)} active")
