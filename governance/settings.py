@@ -181,9 +181,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "governance.api.pagination.Pages",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    # Counted in the default cache, which every web process shares (see CACHES).
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.AnonRateThrottle",
-                                 "rest_framework.throttling.UserRateThrottle"],
+    # Counted in the default cache, which every web process shares (see CACHES): a fixed window
+    # per caller, counts sent to Redis in batches of at most 1 % of the rate (governance.api.throttles)
+    "DEFAULT_THROTTLE_CLASSES": ["governance.api.throttles.AnonRateThrottle",
+                                "governance.api.throttles.UserRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
                                "user": os.environ.get("API_THROTTLE_USER", "6000/min")},
 }

@@ -1,5 +1,6 @@
 """Requests over the rate are refused with a 429 in the one error shape, counted in the default
 cache, which every web process shares (Redis in production)."""
+import time
 import uuid
 
 import pytest
@@ -74,3 +75,57 @@ def test_the_redis_cache_makes_one_client_per_pool_and_works_from_threads():
     with ThreadPoolExecutor(8) as pool:
         assert list(pool.map(lambda n: cache.incr("k", n), range(1, 101))) and cache.get("k") == 1 + sum(range(1, 101))
     cache.delete("k")
+
+
+@pytest.mark.redis
+def test_counts_are_sent_in_batches_and_overshoot_at_most_a_batch_per_process(settings, monkeypatch):
+    """Rate 1000 a window: each process holds at most 10 requests unsent (rate // 100), so two
+    processes admit at most 1000 + 2 x 10 in a window, and at least the rate."""
+    from governance.api import throttles
+
+    prefix = uuid.uuid4().hex
+    settings.CACHES = {"default": {"BACKEND": "governance.cache.RedisCache", "LOCATION": REDIS.url,
+                                   "KEY_PREFIX": prefix}}
+    sent = []
+    real = throttles.window_count
+    monkeypatch.setattr(throttles, "window_count", lambda *a, **k: sent.append(a[3]) or real(*a, **k))
+    processes = [{}, {}]  # each process's own view of its windows
+    admitted = 0
+    for n in range(1400):
+        monkeypatch.setattr(throttles, "_windows", processes[n % 2])
+        admitted += throttles.window_admit("throttle_user_1", 1000, 60, time.time())[0]
+    server = redis.Redis.from_url(REDIS.url)
+    try:
+        assert 1000 <= admitted <= 1000 + 2 * 10
+        assert max(sent) <= 10 + 1 and len(sent) < 1400 / 5  # the ones held and the one that sends them
+        assert int(server.get(f"{prefix}:1:throttle_user_1")) == sum(sent)  # every count sent arrives
+        assert 0 < server.pttl(f"{prefix}:1:throttle_user_1") <= 60000
+    finally:
+        server.delete(*server.keys(f"{prefix}:*"))
+
+
+@pytest.mark.redis
+def test_one_round_trip_counts_and_replaces_a_count_left_by_drf(settings):
+    from governance.api.throttles import window_count
+
+    prefix = uuid.uuid4().hex
+    settings.CACHES = {"default": {"BACKEND": "governance.cache.RedisCache", "LOCATION": REDIS.url,
+                                   "KEY_PREFIX": prefix}}
+    from django.core.cache import cache
+
+    cache.set("throttle_user_7", [1.0, 2.0], 60)  # DRF's pickled history, from before an upgrade
+    server = redis.Redis.from_url(REDIS.url)
+    try:
+        assert window_count("throttle_user_7", 60, time.time(), 3)[0] == 3
+        count, left = window_count("throttle_user_7", 60, time.time())
+        assert count == 4 and 59 < left <= 60
+        assert server.pttl(f"{prefix}:1:throttle_user_7") > 59000  # the window is not extended by counting
+        assert cache.get("throttle_user_7") == 4
+    finally:
+        server.delete(*server.keys(f"{prefix}:*"))
+
+
+def test_the_file_cache_counts_a_fixed_window_too(active_rules, three_a_minute):
+    reader = token_client("reader", "consumers")
+    assert statuses(reader, 4) == [200, 200, 200, 429]
+    assert 59 < float(reader.get("/api/v1/contracts/").headers["Retry-After"]) <= 60
