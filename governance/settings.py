@@ -44,12 +44,15 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # a remembered token's conditional GET of a contract: answered here, with the headers of the
+    # three above, as the regular path would (governance.api.conditional)
+    "governance.api.conditional.ContractFastPathMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -188,6 +191,9 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
                                "user": os.environ.get("API_THROTTLE_USER", "6000/min")},
 }
+# Web processes remember tokens and the contracts' ETags and bodies now, forgetting them on
+# PostgreSQL notifications at commit (governance.api.invalidation); never on SQLite.
+API_PROCESS_CACHE = env_bool("API_PROCESS_CACHE", True)
 # Rows per upsert request: one transaction each, so that a batch stays a few seconds' work.
 API_UPSERT_MAX_ROWS = int(os.environ.get("API_UPSERT_MAX_ROWS", "10000"))
 # Knox tokens are stored hashed; they expire after API_TOKEN_HOURS and can be revoked (logout).

@@ -18,7 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from governance.api.bodies import StrictSerializer, body_valid
-from governance.api.tokens import TokenAuthentication
+from governance.api.tokens import TokenAuthentication, tokens_forget
 from governance.api.serializers import error_responses
 
 
@@ -62,12 +62,22 @@ class LogoutView(knox_views.LogoutView):
 
     authentication_classes = (TokenAuthentication,)
 
+    def post(self, request: Request, format: str | None = None) -> Response:
+        response = super().post(request, format)
+        tokens_forget()  # deleted (committed): this process at once, the others on the notification
+        return response
+
 
 @extend_schema(request=None, responses=REVOKED)
 class LogoutAllView(knox_views.LogoutAllView):
     """Revoke every token of the user presenting this one."""
 
     authentication_classes = (TokenAuthentication,)
+
+    def post(self, request: Request, format: str | None = None) -> Response:
+        response = super().post(request, format)
+        tokens_forget()
+        return response
 
 
 urlpatterns = [

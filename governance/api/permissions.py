@@ -9,31 +9,46 @@ from __future__ import annotations
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from governance.parameters.policy import ROLES, role_group
+from governance.parameters.policy import ROLES, policy_current
 
 READERS = ("consumers", "authors", "committee", "emergency")
 
 
+def groups_of(user) -> frozenset[str]:
+    """The names of a user's groups, read once per request (kept on the user object; a user
+    from the token cache comes with them)."""
+    groups = getattr(user, "_api_groups", None)
+    if groups is None:
+        groups = frozenset(user.groups.values_list("name", flat=True))
+        user._api_groups = groups
+    return groups
+
+
+def roles_of_groups(groups: frozenset[str]) -> frozenset[str]:
+    """The policy roles these groups give, by the policy in force (re-read when its file changes)."""
+    names = policy_current().roles
+    return frozenset(role for role in ROLES if getattr(names, role) in groups)
+
+
 def roles_of(user) -> frozenset[str]:
-    """The policy roles of a user, read once per request (cached on the user object)."""
+    """The policy roles of a user."""
     if user is None or not user.is_authenticated or not user.is_active:
         return frozenset()
-    cached = getattr(user, "_api_roles", None)
-    if cached is None:
-        groups = set(user.groups.values_list("name", flat=True))
-        cached = frozenset(role for role in ROLES if role_group(role) in groups)
-        user._api_roles = cached
-    return cached
+    return roles_of_groups(groups_of(user))
 
 
 class _HasRole(BasePermission):
     roles: tuple[str, ...] = ()
     doing = ""
 
+    @classmethod
+    def granted(cls, roles: frozenset[str]) -> bool:
+        return not roles.isdisjoint(cls.roles)
+
     def has_permission(self, request: Request, view) -> bool:
         if request.user is None:
             return False  # DRF answers 401: not authenticated
-        if roles_of(request.user) & set(self.roles):
+        if self.granted(roles_of(request.user)):
             return True
         self.message = (f"{request.user.get_username()} may not {self.doing}: it needs one of the roles "
                         f"{', '.join(self.roles)}")

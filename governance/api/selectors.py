@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterator
 from django.db import connection, transaction
 from django.db.models import Prefetch, QuerySet
 
+from governance.api.invalidation import PARAMETERS, process_cache
 from governance.errors import NotFound, ValidationFailed
 from governance.margin.numbers import decimal_text
 from governance.parameters.assessment import changes_assess
@@ -140,6 +141,17 @@ def contract_etag(*, symbol: str, when: When = NOW) -> str:
     if symbol not in hashes or symbol == Subject.EXCHANGE_KEY:
         raise _missing(symbol, when)
     return _digest(when.key, hashes[symbol], hashes.get(Subject.EXCHANGE_KEY), volatility)
+
+
+# symbol -> the ETag of its answer now, per process; a new epoch at every committed change of
+# versions, subjects or a realized volatility (governance.api.invalidation)
+ETAGS_NOW = process_cache("contract-etags", PARAMETERS, size=4096)
+
+
+def contract_etag_now(symbol: str) -> str:
+    """`contract_etag` now, remembered until the next change of what it is computed from (a
+    contract without parameters is not remembered: it raises NotFound each time)."""
+    return ETAGS_NOW.get_or_load(symbol, lambda: contract_etag(symbol=symbol))
 
 
 def contract_terms(*, symbol: str, when: When = NOW) -> tuple[ContractTerms, ParameterVersion, ParameterVersion | None]:

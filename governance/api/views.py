@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from governance.api import selectors
 from governance.api.bodies import input_valid
+from governance.api.conditional import RENDERED, etag_matches, response_tagged
 from governance.api.pagination import Pages
 from governance.api.permissions import CanRead
 from governance.api.selectors import When
@@ -38,13 +39,11 @@ def _when(request: Request) -> When:
 
 
 def _unchanged(request: Request, etag: str) -> bool:
-    return f'"{etag}"' in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]
+    return etag_matches(request.headers.get("If-None-Match", ""), f'"{etag}"')
 
 
 def _tagged(response: Response, etag: str) -> Response:
-    response["ETag"] = f'"{etag}"'
-    response["Cache-Control"] = "private, no-cache"
-    return response
+    return response_tagged(response, f'"{etag}"')
 
 
 def _cached(request: Request, etag: str, build: Callable[[], object]) -> Response:
@@ -66,14 +65,22 @@ class ContractList(ParametersView):
 
 
 class ContractDetail(ParametersView):
+    def dispatch(self, request, *args, **kwargs):
+        response = super().dispatch(request, *args, **kwargs)
+        if (request.method == "GET" and not request.META.get("QUERY_STRING") and response.status_code == 200
+                and response.has_header("ETag")):
+            response.render()  # what the fast path will answer for this ETag, byte for byte
+            RENDERED.put(response["ETag"], response.content, response["Content-Type"])
+        return response
+
     @extend_schema(parameters=[AsOfQuerySerializer],
                    responses={200: ContractParametersSerializer, **NOT_MODIFIED, **READ_ERRORS})
     def get(self, request: Request, symbol: str) -> Response:
         """One contract's parameters in force, with the derived values: maintenance amounts per
         tier, the effective multiplier and volatility band, the margin-call threshold."""
         when = _when(request)
-        if when.now:  # the ETag now is one statement, a snapshot of its own: a 304 needs nothing more
-            etag = selectors.contract_etag(symbol=symbol, when=when)
+        if when.now:  # the ETag now is one statement (or remembered): a 304 needs nothing more
+            etag = selectors.contract_etag_now(symbol)
             if _unchanged(request, etag):
                 return _tagged(Response(status=304), etag)
         with selectors.snapshot():

@@ -20,3 +20,12 @@ def token_client(username: str, *roles: str) -> APIClient:
     """A client authenticated like an API consumer: a knox token of a user with these roles."""
     _, token = AuthToken.objects.create(UserFactory(username=username, roles=list(roles)))
     return APIClient(HTTP_AUTHORIZATION=f"Token {token}")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _invalidation_listener_stopped(django_db_setup, django_db_blocker):
+    """The listener thread holds a connection to the test database: closed before it is dropped."""
+    yield
+    from governance.api.invalidation import LISTENER
+
+    LISTENER.stop()
