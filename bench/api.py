@@ -22,6 +22,9 @@ size is not the size of the expected one (a 200 where a 304 was expected, say) f
 (exit 1), so a throttled or broken run cannot pass as fast. wrk's percentiles are read exactly
 from its latency histogram by a Lua `done()` hook (no per-request Lua).
 
+After the load, the token is revoked (logout) and (a) and (b) must then be a 401 from every worker
+within REVOCATION_SECONDS: whatever a worker remembers, a revoked token is refused.
+
 The last line: rps and p50/p99 of each, and the ratios (a)/(c) and (b)/(c).
 Targets: (a) at least 0.7 of (c), (b) at least 0.9 of (c). Usage:
 python bench/api.py [--duration S] [--connections N] [--wrk-threads N] [--workers N] [--threads N]
@@ -53,6 +56,7 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/governance_bench_api"
 DEFAULT_CACHE_URL = "redis://127.0.0.1:6379/13"
 LOG_DIR = ROOT / "var" / "bench"
 TARGET_A, TARGET_B = 0.7, 0.9
+REVOCATION_SECONDS = 0.5  # the workers learn of a logout by a PostgreSQL notification: well under this
 
 # Printed by wrk at the end of a run, as one JSON line: exact percentiles from its histogram.
 WRK_SCRIPT = r"""
@@ -104,9 +108,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def http_raw(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes, int]:
-    """One keep-alive GET as wrk sends it: status, headers, body and the response's size on the wire."""
-    lines = [f"GET {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items())]
+def http_raw(port: int, path: str, headers: dict[str, str],
+             method: str = "GET") -> tuple[int, dict[str, str], bytes, int]:
+    """One keep-alive request (a GET as wrk sends it): status, headers, body and the response's size on the wire."""
+    lines = [f"{method} {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", *(f"{k}: {v}" for k, v in headers.items()),
+             *(["Content-Length: 0"] if method != "GET" else [])]
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
         data = b""
@@ -338,6 +344,17 @@ def main() -> None:
             status = http_raw(port, path, headers)[0]
             if status != (304 if name == "b" else 200):
                 problems.append(f"({name}) GET {path} answered {status} after the load")
+        # a revoked token is refused by every worker, whatever it remembers: log out, then each
+        # request (a new connection each, so any worker) must be a 401 once the notification is in
+        status = http_raw(port, "/api/v1/auth/logout/", auth, method="POST")[0]
+        if status != 204:
+            problems.append(f"(revocation) logout answered {status}")
+        time.sleep(REVOCATION_SECONDS)
+        for path, headers, _ in (cases["a"], cases["b"]):
+            statuses = [http_raw(port, path, headers)[0] for _ in range(10 * args.workers)]
+            if set(statuses) != {401}:
+                problems.append(f"(revocation) GET {path} with the revoked token, {REVOCATION_SECONDS} s after "
+                                f"logout: {statuses}")
 
     def median_run(items: list[dict]) -> dict:
         return sorted(items, key=lambda f: f["rps"])[len(items) // 2]
