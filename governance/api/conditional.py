@@ -6,14 +6,15 @@ and the contract's ETag remembered, the answer (a 304, or a 200 whose bytes were
 regular view for that very ETag) needs neither the database nor DRF's request machinery. It calls
 the same functions as the regular path (`bearer_cached` and knox's header format, the view's
 permission classes' `granted` on `roles_of_groups`, the view's throttle classes' `allow_request`,
-`contract_etag_now`), and whenever one of them does not give a plain yes (no or an unknown token,
-an expired one, a missing role, no such contract, throttled, a body not rendered yet, a query
-string, another method, an Accept header other than JSON or anything) it returns None and the regular path answers, with its own errors:
-one copy of the logic, and the refusals are never answered here. The middleware sits inside
-SecurityMiddleware, CommonMiddleware and XFrameOptionsMiddleware, so its answers carry the same
-headers as the regular path's (tests/api/test_conditional.py compares them). A request refused by the
-throttle here is counted again by the regular path; its window is already full, so that changes
-nothing but the count.
+`contract_etag_now`), and whenever one of them does not give a plain yes (no token, an unknown or
+expired one, a missing role, no such contract, throttled, a body not rendered yet, a query string,
+another method, an Accept header other than JSON or anything) it returns None and the regular
+path answers, with its own errors: one copy of the logic, and no refusal is answered here.
+
+The middleware sits inside SecurityMiddleware, CommonMiddleware and XFrameOptionsMiddleware, so
+its answers carry the same headers as the regular path's (tests/api/test_conditional.py compares
+them). A request refused by the throttle here is counted again by the regular path: its window is
+already full, so that changes the count only.
 """
 from __future__ import annotations
 

@@ -41,7 +41,6 @@ class Bearer:
     """What an authenticated token stands for, as read from the database."""
 
     user_id: int
-    username: str
     groups: frozenset[str]
     expiry: datetime | None
     user_row: tuple
@@ -89,7 +88,7 @@ class TokenAuthentication(knox_auth.TokenAuthentication):
         user, auth_token = super().authenticate_credentials(token)
         if epoch is not None:
             epoch.store(auth_token.digest, Bearer(
-                user_id=user.pk, username=user.get_username(), groups=groups_of(user), expiry=auth_token.expiry,
+                user_id=user.pk, groups=groups_of(user), expiry=auth_token.expiry,
                 user_row=tuple(getattr(user, f) for f in _USER_FIELDS),
                 token_row=tuple(getattr(auth_token, f) for f in _TOKEN_FIELDS)))
         return user, auth_token

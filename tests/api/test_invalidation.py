@@ -42,7 +42,7 @@ def generation_moved(cache, since: int) -> float:
     """Seconds until `cache` has a generation after `since` (a notification was handled)."""
     start = time.monotonic()
     while cache.generation == since:
-        assert time.monotonic() - start < NOTIFIED_WITHIN, f"no notification for {cache.name} within {NOTIFIED_WITHIN} s"
+        assert time.monotonic() - start < NOTIFIED_WITHIN, f"{cache.name}: no notification in {NOTIFIED_WITHIN} s"
         time.sleep(0.001)
     return time.monotonic() - start
 
