@@ -6,13 +6,13 @@ A fixed window per caller, opened by its first request: a counter under DRF's ke
 DRF's get and set of a pickled list of timestamps. Other caches (files, in development) keep
 (window end, count) with a get and a set, as DRF did: not atomic between processes.
 
-Each process sends its counts in batches: at once while a window's rate is below 100 a window
-(then exact), else after at most `rate // 100` requests (at most 100) or 1 s, whichever first. It
-admits a request while the last count the cache gave it plus what it has not sent yet stays
-below the rate. Trade-offs, with their bounds: within one window, at most the rate plus, per
-process, one batch (1 %, at most 100 requests) more than the rate are admitted; a caller whose
-bursts straddle two windows may get up to twice the rate within one duration (DRF's sliding log
-allowed exactly the rate).
+Each process sends its counts in batches: each request's at once while the rate is below 100 a
+window (then exact); else it holds up to `rate // 100` counts (at most 100) and sends them with
+the next request once that many are held or 1 s has passed. It admits a request while the last
+count the cache gave it plus the counts it holds stays within the rate. Trade-offs, with their
+bounds: within one window at most the rate plus one batch per process (1 % of the rate, at most
+100 requests) are admitted; a caller whose bursts straddle two windows may get up to twice the
+rate within one duration (DRF's sliding log allowed exactly the rate).
 
 The answer is DRF's: a 429 with `Retry-After`, the seconds until the window ends.
 """
