@@ -152,7 +152,9 @@ CELERY_BEAT_SCHEDULE = {
 # entry notional, any mark) or the parameters in force changed.
 IMPACT_PREVIEW_TOLERANCE = os.environ.get("IMPACT_PREVIEW_TOLERANCE", "0.05")
 # Positions per rollout chunk: one SQL statement and one task each.
-ROLLOUT_CHUNK_SIZE = int(os.environ.get("ROLLOUT_CHUNK_SIZE", "20000"))
+# Each chunk also costs ~45 ms outside its statement (locks, terms, key checks, numbering, commit):
+# at 50,000 a 1M-position rollout is 20 chunks, 13% faster than 50 of 20,000 (bench/rollout.py).
+ROLLOUT_CHUNK_SIZE = int(os.environ.get("ROLLOUT_CHUNK_SIZE", "50000"))
 
 LOGGING = {
     "version": 1,

@@ -24,7 +24,7 @@ R = Rollout.State
 
 
 def _chunk_size() -> int:
-    return int(getattr(settings, "ROLLOUT_CHUNK_SIZE", 20000))
+    return int(getattr(settings, "ROLLOUT_CHUNK_SIZE", 50000))
 
 
 # --- rollouts ---------------------------------------------------------------------------
