@@ -39,7 +39,7 @@ INSTALLED_APPS = [
     "governance.rulefiles",
     "governance.parameters",
     "governance.positions",
-    "governance.api",  # no models: its periodic task (expired tokens) is found like the others'
+    "governance.api",  # no models; its migrations hold the notification triggers, its tasks are found like the others'
 ]
 
 MIDDLEWARE = [
