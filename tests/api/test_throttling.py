@@ -96,7 +96,7 @@ def test_counts_are_sent_in_batches_and_overshoot_at_most_a_batch_per_process(se
         admitted += throttles.window_admit("throttle_user_1", 1000, 60, time.time())[0]
     server = redis.Redis.from_url(REDIS.url)
     try:
-        assert 1000 <= admitted <= 1000 + 2 * 10
+        assert admitted >= 1000 and admitted <= 1000 + 2 * 10
         assert max(sent) <= 10 + 1 and len(sent) < 1400 / 5  # the ones held and the one that sends them
         assert int(server.get(f"{prefix}:1:throttle_user_1")) == sum(sent)  # every count sent arrives
         assert 0 < server.pttl(f"{prefix}:1:throttle_user_1") <= 60000
