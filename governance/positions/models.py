@@ -152,8 +152,12 @@ class MarginEvent(models.Model):
 
     `seq` is the cursor, not the id: ids are taken when rows are inserted, so with chunks
     committing in parallel a reader could see id 11 before id 10 commits and skip it. The
-    writing transaction numbers its events last, under a lock held until it commits, so
-    sequence numbers become visible in order (`remargin.events_sequence`).
+    writing transaction appends its events last, numbered under a lock held until it commits,
+    so sequence numbers become visible in order (`remargin.events_append`).
+
+    The stamp (versions, rollout) is copied from the position's row, as written by the same
+    statement, and carries no database constraint or index, like the position's own stamp:
+    events are read by `seq`, and every constraint is checked per row, under that lock.
     """
 
     position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="events")
@@ -163,17 +167,18 @@ class MarginEvent(models.Model):
     new_status = models.CharField(max_length=16)
     margin_ratio = models.DecimalField(null=True, blank=True, **AMOUNT)
     contract_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
-                                         on_delete=models.PROTECT, related_name="+")
+                                         on_delete=models.PROTECT, related_name="+", db_constraint=False,
+                                         db_index=False)
     exchange_version = models.ForeignKey("parameters.ParameterVersion", null=True, blank=True,
-                                         on_delete=models.PROTECT, related_name="+")
-    rollout = models.ForeignKey(Rollout, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+                                         on_delete=models.PROTECT, related_name="+", db_constraint=False,
+                                         db_index=False)
+    rollout = models.ForeignKey(Rollout, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+                                db_constraint=False, db_index=False)
     at = models.DateTimeField()
-    seq = models.BigIntegerField(null=True, blank=True, unique=True, help_text="The feed's cursor: gap-free, in "
-                                                                                "commit order.")
+    seq = models.BigIntegerField(unique=True, help_text="The feed's cursor: gap-free, in commit order.")
 
     class Meta:
         ordering = ["seq"]
-        indexes = [models.Index(fields=["id"], condition=Q(seq__isnull=True), name="event_unsequenced_idx")]
 
 
 class ImpactPreview(models.Model):

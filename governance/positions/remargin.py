@@ -164,6 +164,12 @@ c AS (
 # overwritten with values computed from its old inputs; rollout_finish re-margins whatever
 # is left with an old stamp. The narrow subquery keeps the row that UPDATE ... FROM carries
 # for such a re-check small.
+#
+# The statement answers one row: how many positions it wrote, and the margin events of those
+# whose status changed, as arrays (RETURNING gives nothing else a value, so the rows it keeps
+# for the aggregate stay small). The events are appended by `events_append`.
+_EVENT_COLUMNS = ("position_id", "account_id", "symbol", "old_status", "new_status", "margin_ratio",
+                  "contract_version_id", "exchange_version_id")
 _PG_REMARGIN = "WITH " + COMPUTE_CTES + """, u AS (
   UPDATE positions_position AS pp SET
     notional = s.notional, tier = s.tier, initial_margin = s.im, maintenance_margin = s.mm,
@@ -171,75 +177,68 @@ _PG_REMARGIN = "WITH " + COMPUTE_CTES + """, u AS (
     liquidation_price = s.lp, status = s.new_status, contract_version_id = s.cv, exchange_version_id = s.ev,
     volatility_band = s.band, multiplier = s.multiplier, rollout_id = %(rollout)s, computed_at = %(now)s
   FROM (SELECT row_ctid, id, old_status, notional, tier, im, mm, bal, ratio, lp, new_status, cv, ev, band,
-               multiplier FROM v OFFSET 0) AS s
+               multiplier, old_status <> new_status AND NOT (old_status = %(quiet_old)s AND new_status = %(quiet_new)s)
+               AS news
+        FROM v OFFSET 0) AS s
   WHERE pp.id BETWEEN %(first)s AND %(last)s AND pp.id = s.id AND pp.ctid = s.row_ctid
-  RETURNING pp.id, pp.account_id, pp.symbol, s.old_status, pp.status, pp.margin_ratio,
-            pp.contract_version_id, pp.exchange_version_id
-), e AS (
-  INSERT INTO positions_marginevent (position_id, account_id, symbol, old_status, new_status, margin_ratio,
-                                     contract_version_id, exchange_version_id, rollout_id, at)
-  SELECT id, account_id, symbol, old_status, status, margin_ratio, contract_version_id, exchange_version_id,
-         %(rollout)s, %(now)s
-  FROM u WHERE old_status <> status AND NOT (old_status = %(quiet_old)s AND status = %(quiet_new)s)
-  ORDER BY id
-  RETURNING 1
+  RETURNING s.news, CASE WHEN s.news THEN pp.id END AS position_id,
+            CASE WHEN s.news THEN pp.account_id END AS account_id, CASE WHEN s.news THEN pp.symbol END AS symbol,
+            CASE WHEN s.news THEN s.old_status END AS old_status, CASE WHEN s.news THEN pp.status END AS new_status,
+            CASE WHEN s.news THEN pp.margin_ratio END AS margin_ratio,
+            CASE WHEN s.news THEN pp.contract_version_id END AS contract_version_id,
+            CASE WHEN s.news THEN pp.exchange_version_id END AS exchange_version_id
 )
-SELECT (SELECT count(*) FROM u), (SELECT count(*) FROM e)"""
+SELECT count(*), """ + ", ".join(f"array_agg({c}) FILTER (WHERE news)" for c in _EVENT_COLUMNS) + """
+FROM u"""
 
 
 # Any constant: the key of the transaction-level advisory lock that orders event numbering.
 _EVENTS_LOCK = 7_305_001
 
-_SEQUENCE_EVENTS = """
-UPDATE positions_marginevent AS e SET seq = m.base + n.rn
-FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY id) AS rn FROM positions_marginevent WHERE seq IS NULL) AS n,
-     (SELECT COALESCE(MAX(seq), 0) AS base FROM positions_marginevent) AS m
-WHERE e.id = n.id"""
+# Numbered after every committed event, in position order.
+_PG_EVENTS_APPEND = """
+INSERT INTO positions_marginevent (position_id, account_id, symbol, old_status, new_status, margin_ratio,
+                                   contract_version_id, exchange_version_id, rollout_id, at, seq)
+SELECT e.position_id, e.account_id, e.symbol, e.old_status, e.new_status, e.margin_ratio, e.contract_version_id,
+       e.exchange_version_id, %(rollout)s, %(at)s, m.base + ROW_NUMBER() OVER (ORDER BY e.position_id)
+FROM unnest(%(position_id)s::bigint[], %(account_id)s::bigint[], %(symbol)s::text[], %(old_status)s::text[],
+            %(new_status)s::text[], %(margin_ratio)s::numeric[], %(contract_version_id)s::bigint[],
+            %(exchange_version_id)s::bigint[])
+       AS e(position_id, account_id, symbol, old_status, new_status, margin_ratio, contract_version_id,
+            exchange_version_id),
+     (SELECT COALESCE(MAX(seq), 0) AS base FROM positions_marginevent) AS m"""
 
 
-def events_sequence() -> None:
-    """Number this transaction's new margin events after every committed one.
+def events_append(*, events: dict[str, list], rollout_id: int | None, at: datetime) -> int:
+    """Append margin events, each with its sequence number, after every committed one.
 
-    Call last in the writing transaction. The lock is held until commit, so the next writer
-    numbers its events only once these are visible: a reader following `seq` never sees a
-    number before a smaller one, and skips nothing. Other writers' unsequenced rows are not
-    visible to this transaction, so only its own are numbered.
+    `events` holds one list per column of `_EVENT_COLUMNS`, a position once at most. Call
+    last in the writing transaction: the lock is held until commit, so the next writer numbers
+    its events only once these are visible. A reader following `seq` never sees a number
+    before a smaller one, and skips nothing.
     """
+    count = len(events["position_id"])
+    if not count:
+        return 0
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_EVENTS_LOCK])
-        cursor.execute(_SEQUENCE_EVENTS)
-
-
-# The foreign keys of the positions and their events that PostgreSQL checks at commit (Django
-# declares them DEFERRABLE INITIALLY DEFERRED), schema-qualified and quoted for SET CONSTRAINTS.
-_DEFERRED_FKS = """
-SELECT string_agg(quote_ident(n.nspname) || '.' || quote_ident(c.conname), ', ')
-FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-WHERE c.conrelid IN ('positions_position'::regclass, 'positions_marginevent'::regclass) AND c.contype = 'f'
-  AND c.condeferrable AND c.condeferred"""
-
-
-def _foreign_keys_check_now(cursor) -> None:
-    """Check the foreign keys of the rows just written now, then defer them again.
-
-    Every event a chunk appends has five keys to check (position, account, both versions,
-    rollout): some 2,000 checks for a chunk of 20,000 positions in a volatile market.
-    Deferred, they would run at commit, after the events are numbered and the rollout's
-    counters updated: under the numbering lock and the rollout's row lock, keeping a
-    parallel chunk waiting for as long as they take.
-    """
-    cursor.execute(_DEFERRED_FKS)
-    names = cursor.fetchone()[0]
-    if names:
-        cursor.execute(f"SET CONSTRAINTS {names} IMMEDIATE")  # checks what is pending, here
-        cursor.execute(f"SET CONSTRAINTS {names} DEFERRED")
+            cursor.execute(_PG_EVENTS_APPEND, {**events, "rollout": rollout_id, "at": at})
+        else:  # SQLite runs one writer at a time
+            cursor.execute("SELECT COALESCE(MAX(seq), 0) FROM positions_marginevent")
+            base = cursor.fetchone()[0]
+            rows = sorted(zip(*(events[c] for c in _EVENT_COLUMNS)))
+            cursor.executemany(
+                "INSERT INTO positions_marginevent (" + ", ".join(_EVENT_COLUMNS) + ", rollout_id, at, seq) "
+                "VALUES (" + ", ".join(["%s"] * (len(_EVENT_COLUMNS) + 3)) + ")",
+                [(*(_sql_value(v) for v in row), rollout_id, at, base + n) for n, row in enumerate(rows, 1)])
+    return count
 
 
 def chunk_remargin(*, first_id: int, last_id: int, terms: dict[str, ContractTerms], rollout_id: int | None,
                    now: datetime, ids: list[int] | None = None) -> ChunkResult:
     """Re-margin positions with first_id <= id <= last_id (and in `ids`, when given) of the
-    contracts in `terms`.
+    contracts in `terms`, and append the margin events of those whose status changed.
 
     Call inside a transaction, and commit soon after: events are numbered last, under a lock
     held until commit. Positions of contracts outside `terms` are not touched.
@@ -252,15 +251,12 @@ def chunk_remargin(*, first_id: int, last_id: int, terms: dict[str, ContractTerm
             cursor.execute(_PG_REMARGIN, {"contracts": contracts, "tiers": tiers, "first": first_id,
                                           "last": last_id, "ids": ids, "rollout": rollout_id, "now": now,
                                           "quiet_old": _QUIET[0], "quiet_new": _QUIET[1]})
-            positions, events = cursor.fetchone()
-            _foreign_keys_check_now(cursor)
-        result = ChunkResult(positions, events)
+            positions, *columns = cursor.fetchone()
+        events = {c: values or [] for c, values in zip(_EVENT_COLUMNS, columns, strict=True)}
     else:
-        result = _chunk_remargin_by_engine(first_id=first_id, last_id=last_id, terms=terms, rollout_id=rollout_id,
-                                           now=now, ids=ids)
-    if result.events:
-        events_sequence()
-    return result
+        positions, events = _chunk_remargin_by_engine(first_id=first_id, last_id=last_id, terms=terms, now=now,
+                                                      rollout_id=rollout_id, ids=ids)
+    return ChunkResult(positions, events_append(events=events, rollout_id=rollout_id, at=now))
 
 
 def position_compute(row: dict, terms: ContractTerms, mark_price: Decimal | None) -> dict:
@@ -293,7 +289,7 @@ def _sql_value(value):
 
 
 def _chunk_remargin_by_engine(*, first_id: int, last_id: int, terms: dict[str, ContractTerms],
-                              rollout_id: int | None, now: datetime, ids: list[int] | None) -> ChunkResult:
+                              rollout_id: int | None, now: datetime, ids: list[int] | None) -> tuple[int, dict]:
     from governance.positions.models import MarketData, Position
 
     marks = dict(MarketData.objects.filter(symbol__in=list(terms)).values_list("symbol", "mark_price"))
@@ -302,38 +298,30 @@ def _chunk_remargin_by_engine(*, first_id: int, last_id: int, terms: dict[str, C
         scope = scope.filter(id__in=ids)
     rows = list(scope.values(
         "id", "account_id", "symbol", "side", "quantity", "entry_price", "isolated_margin", "status"))
-    if not rows:
-        return ChunkResult(0, 0)
     computed = [(row, position_compute(row, terms[row["symbol"]], marks.get(row["symbol"]))) for row in rows]
-    events = 0
     for start in range(0, len(computed), _SQLITE_BATCH):  # SQLite caps the variables of one statement
-        events += _engine_rows_write(computed[start:start + _SQLITE_BATCH], rollout_id=rollout_id, now=now)
-    return ChunkResult(len(rows), events)
+        _engine_rows_write(computed[start:start + _SQLITE_BATCH], rollout_id=rollout_id, now=now)
+    news = [(row, values) for row, values in computed
+            if row["status"] != values["status"] and (row["status"], values["status"]) != _QUIET]
+    events = {"position_id": [r["id"] for r, _ in news], "account_id": [r["account_id"] for r, _ in news],
+              "symbol": [r["symbol"] for r, _ in news], "old_status": [r["status"] for r, _ in news],
+              "new_status": [v["status"] for _, v in news], "margin_ratio": [v["margin_ratio"] for _, v in news],
+              "contract_version_id": [v["contract_version_id"] for _, v in news],
+              "exchange_version_id": [v["exchange_version_id"] for _, v in news]}
+    return len(rows), events
 
 
 _SQLITE_BATCH = 1000
 
 
-def _engine_rows_write(computed: list[tuple[dict, dict]], *, rollout_id: int | None, now: datetime) -> int:
+def _engine_rows_write(computed: list[tuple[dict, dict]], *, rollout_id: int | None, now: datetime) -> None:
     params: list = []
     for row, values in computed:
         params.extend([row["id"], *(_sql_value(values[c]) for c in _COLUMNS)])
     placeholders = ", ".join(["(" + ", ".join(["%s"] * (len(_COLUMNS) + 1)) + ")"] * len(computed))
     assignments = ", ".join(f"{c} = v.column{i + 2}" for i, c in enumerate(_COLUMNS))
-    events = [(row, values) for row, values in computed
-              if row["status"] != values["status"] and (row["status"], values["status"]) != _QUIET]
     with connection.cursor() as cursor:
-        if events:
-            event_rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(events))
-            cursor.execute(
-                "INSERT INTO positions_marginevent (position_id, account_id, symbol, old_status, new_status, "
-                "margin_ratio, contract_version_id, exchange_version_id, rollout_id, at) VALUES " + event_rows,
-                [x for row, v in events for x in (row["id"], row["account_id"], row["symbol"], row["status"],
-                                                   v["status"], _sql_value(v["margin_ratio"]),
-                                                   v["contract_version_id"], v["exchange_version_id"], rollout_id,
-                                                   now)])
         cursor.execute(
             f"UPDATE positions_position SET {assignments}, rollout_id = %s, computed_at = %s "
             f"FROM (VALUES {placeholders}) AS v WHERE positions_position.id = v.column1",
             [rollout_id, now, *params])
-    return len(events)
