@@ -84,8 +84,8 @@ c AS (
          (1 - t.mmr) * c.tick AS ky_long, (1 + t.mmr) * c.tick AS ky_short
   FROM t JOIN c ON c.symbol = t.symbol
 ), ct AS (
-  SELECT c.*, b.tiers, b.caps, b.long_k, b.short_k
-  FROM c JOIN (
+  SELECT c.*, m.mark_price, b.tiers, b.caps, b.long_k, b.short_k
+  FROM c LEFT JOIN positions_marketdata m ON m.symbol = c.symbol JOIN (
     SELECT symbol, count(*)::int AS tiers, array_agg(-cap ORDER BY number DESC) AS caps,
            array_agg(-(cap * (1 - mmr) + cum) ORDER BY number DESC) AS long_k,
            array_agg(-(cap * (1 + mmr) - cum) ORDER BY number DESC) AS short_k
@@ -93,12 +93,11 @@ c AS (
 ), p AS (
   SELECT p.ctid AS row_ctid, p.id, p.account_id, p.symbol, p.side, p.status AS old_status, p.entry_price AS ep,
          p.isolated_margin AS wb, p.quantity * ct.contract_size AS q,
-         COALESCE(m.mark_price, p.entry_price) AS px,
+         COALESCE(ct.mark_price, p.entry_price) AS px, p.side = 'long' AS is_long,
          p.initial_margin AS old_im, p.maintenance_margin AS old_mm, p.liquidation_price AS old_lp,
          ct.tick, ct.threshold, ct.band, ct.multiplier, ct.cv, ct.ev, ct.tiers, ct.caps, ct.long_k, ct.short_k
   FROM positions_position p
   JOIN ct ON ct.symbol = p.symbol
-  LEFT JOIN positions_marketdata m ON m.symbol = p.symbol
   WHERE p.id BETWEEN %(first)s AND %(last)s AND (%(ids)s::bigint[] IS NULL OR p.id = ANY(%(ids)s::bigint[]))
   OFFSET 0
 ), pn AS (
@@ -107,8 +106,8 @@ c AS (
 ), pt AS (
   SELECT n.*,
          n.tiers + 1 - NULLIF(width_bucket(-n.notional, n.caps), 0) AS tier,
-         CASE WHEN n.side = 'long' AND n.wb >= n.qep THEN NULL  -- no positive price liquidates it
-              WHEN n.side = 'long' THEN n.tiers + 1 - NULLIF(width_bucket(n.wb - n.qep, n.long_k), 0)
+         CASE WHEN n.is_long AND n.wb >= n.qep THEN NULL  -- no positive price liquidates it
+              WHEN n.is_long THEN n.tiers + 1 - NULLIF(width_bucket(n.wb - n.qep, n.long_k), 0)
               ELSE n.tiers + 1 - NULLIF(width_bucket(-(n.wb + n.qep), n.short_k), 0) END AS liq_tier
   FROM pn n OFFSET 0
 ), pr AS (
@@ -118,11 +117,11 @@ c AS (
   SELECT o.*,
          o.notional * tr.im8 AS im_x, tr.imr_den AS im_y,
          CEIL(o.notional * tr.mmr8 - tr.cum8) AS mm_u,
-         FLOOR((o.wb + CASE WHEN o.side = 'long' THEN o.notional - o.qep ELSE o.qep - o.notional END)
+         FLOOR((o.wb + CASE WHEN o.is_long THEN o.notional - o.qep ELSE o.qep - o.notional END)
                * 100000000) AS bal_u,
-         CASE WHEN o.side = 'long' THEN o.qep - o.wb - tl.cum ELSE o.wb + tl.cum + o.qep END AS lp_x,
-         CASE WHEN o.side = 'long' THEN tl.ka_long ELSE tl.ka_short END AS lp_k,
-         o.q * CASE WHEN o.side = 'long' THEN tl.ky_long ELSE tl.ky_short END AS lp_y
+         CASE WHEN o.is_long THEN o.qep - o.wb - tl.cum ELSE o.wb + tl.cum + o.qep END AS lp_x,
+         CASE WHEN o.is_long THEN tl.ka_long ELSE tl.ka_short END AS lp_k,
+         o.q * CASE WHEN o.is_long THEN tl.ky_long ELSE tl.ky_short END AS lp_y
   FROM pt o
   LEFT JOIN tk tr ON tr.symbol = o.symbol AND tr.number = o.tier
   LEFT JOIN tk tl ON tl.symbol = o.symbol AND tl.number = o.liq_tier
