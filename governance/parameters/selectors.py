@@ -54,6 +54,17 @@ def exchange_active_document() -> ExchangeRules | None:
     return ExchangeRules.from_data(data) if data else None
 
 
+def contracts_active_data() -> dict[str, dict[str, Any]]:
+    """The parsed content of every contract's active version, by symbol."""
+    versions = ParameterVersion.objects.filter(subject__kind=Subject.Kind.CONTRACT, state=VersionState.ACTIVE)
+    out = {}
+    for version in versions.select_related("subject"):
+        data = version_data(version)
+        if data:
+            out[version.subject.key] = data
+    return out
+
+
 @dataclass(frozen=True)
 class ValidatedContent:
     data: dict[str, Any] | None
@@ -75,7 +86,8 @@ def content_validate(*, subject_key: str, kind: str, yaml_text: str) -> Validate
     rule_file = rulefile_parse(yaml_text, source=source, file_stem=stem)
     symbols = set(Subject.objects.filter(kind=Subject.Kind.CONTRACT).values_list("key", flat=True))
     context = RuleContext(exchange=exchange_active_document() if kind == Subject.Kind.CONTRACT else None,
-                          policy=policy_current(), symbols=frozenset(symbols | ({subject_key} if stem else set())))
+                          policy=policy_current(), symbols=frozenset(symbols | ({subject_key} if stem else set())),
+                          contracts=contracts_active_data() if kind == Subject.Kind.EXCHANGE else {})
     expected = "contract/v1" if kind == Subject.Kind.CONTRACT else "exchange/v1"
     if rule_file.kind is not None and rule_file.kind != expected:
         line, column = rule_file.parsed.location(("schema",))

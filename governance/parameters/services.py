@@ -2,6 +2,7 @@
 appends its audit entries, all in one transaction. Keyword-only arguments throughout."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,8 @@ from governance.parameters.selectors import (
     version_assessment,
 )
 from governance.rulefiles import rulefile_parse
+
+logger = logging.getLogger(__name__)
 
 S = VersionState
 
@@ -256,6 +259,11 @@ def version_activate(*, actor: Any, version: ParameterVersion, now: datetime | N
     now = now or timezone.now()
     version = _locked(version)
     t.check_activate(actor, version, now)
+    # validated when submitted, but against what was active then: another subject's version
+    # activated since (a higher exchange-wide multiplier, say) may no longer admit it
+    content = content_validate(subject_key=version.subject.key, kind=version.subject.kind,
+                               yaml_text=version.yaml_text)
+    _validation_require(content, str(version))
     return _activate(actor=actor, version=version, now=now, action="activated")
 
 
@@ -320,8 +328,9 @@ def versions_activate_due(*, now: datetime | None = None) -> list[ParameterVersi
     for version in due:
         try:
             activated.append(version_activate(actor=None, version=version, now=now))
-        except (InvalidTransition, PolicyViolation, StaleVersion):
-            continue  # another worker got there first, or it must be rebased
+        except (InvalidTransition, PolicyViolation, StaleVersion, ValidationFailed) as exc:
+            # another worker got there first, it must be rebased, or it no longer validates
+            logger.warning("scheduled %s not activated: %s", version, exc.message)
     return activated
 
 

@@ -28,6 +28,7 @@ from governance.errors import InvalidTransition, NotFound, ValidationFailed
 from governance.parameters.models import ParameterVersion, Subject, VersionState
 from governance.parameters.selectors import version_data
 from governance.positions.models import Account, ImpactPreview, MarketData, Position
+from governance.margin import InvalidSchedule
 from governance.margin.numbers import decimal_text
 from governance.positions.remargin import COMPUTE_CTES, position_compute, terms_json
 from governance.positions.terms import ContractTerms, terms_current
@@ -226,7 +227,15 @@ def _preview_fill(preview: ImpactPreview, *, now: datetime) -> None:
         symbols = preview_scope(version)
         preview.fingerprint = book_fingerprint(symbols=symbols)
         before = terms_current(symbols=symbols)
-        after = terms_current(symbols=symbols, overrides={version.subject.key: version})
+        try:
+            after = terms_current(symbols=symbols, overrides={version.subject.key: version})
+        except InvalidSchedule as exc:
+            # validated when submitted, but what it combines with has changed since: activation
+            # would refuse it too (parameters.services.version_activate)
+            preview.state, preview.computed_at = ImpactPreview.State.FAILED, now
+            preview.error = f"{version} no longer validates with the parameters in force: {exc.message}"
+            preview.seconds = round(time.perf_counter() - started, 3)
+            return
         rows = _rows_sql(before, after) if connection.vendor == "postgresql" else _rows_engine(before, after)
         preview.result = impact_summarize(rows, symbols=sorted(after))
     preview.state, preview.computed_at, preview.error = ImpactPreview.State.DONE, now, ""
@@ -317,10 +326,11 @@ def impact_preview_latest(*, version: ParameterVersion) -> PreviewStatus:
     previews = ImpactPreview.objects.filter(version=version, content_hash=version.content_hash)
     done = previews.filter(state=ImpactPreview.State.DONE).order_by("-computed_at", "-id").first()
     waiting = previews.filter(state=ImpactPreview.State.PENDING).first()
-    if done is None:
+    failed = previews.filter(state=ImpactPreview.State.FAILED).order_by("-id").first()
+    if done is None or (failed is not None and failed.pk > done.pk and waiting is None):
+        # a failure after the last result: the version no longer combines with what is in force
         if waiting is not None:
             return PreviewStatus("pending", waiting)
-        failed = previews.filter(state=ImpactPreview.State.FAILED).first()
         return PreviewStatus("failed", failed) if failed else PreviewStatus("none", None)
     moves = fingerprint_moves(done.fingerprint, book_fingerprint(symbols=preview_scope(version)))
     if moves:

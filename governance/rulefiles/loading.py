@@ -135,7 +135,9 @@ def ruleset_validate(files: list[RuleFile], *, context: RuleContext | None = Non
         symbols.setdefault(symbol, f)
     known = frozenset(symbols) if contract_files else context.symbols
 
-    exchange_context = RuleContext(policy=policy, symbols=known)
+    # contract files of the set are checked against the exchange file below; without them, the
+    # exchange file is checked against the contracts the context names (the store's active ones)
+    exchange_context = RuleContext(policy=policy, symbols=known, contracts={} if contract_files else context.contracts)
     for f in files:
         if f.kind == "exchange/v1":
             _semantics_check(f, exchange_context)

@@ -24,6 +24,9 @@ class RuleContext:
     exchange: ExchangeRules | None = None
     policy: PolicyRules | None = None
     symbols: frozenset[str] | None = None  # None: no contract files in the set, members are not checked
+    # The contracts (symbol -> parsed content) exchange-wide adjustments must leave valid: the
+    # store's active ones. In a rules tree the contract files are checked against the exchange file.
+    contracts: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
 
 
@@ -87,10 +90,12 @@ def _tiers_check(report: Report, tiers: list[Any]) -> None:
         previous = {"cap": cap, "lev": lev, "mmr": mmr}
 
 
-def _multiplier_check(report: Report, tiers: list[Any], multiplier: Decimal, how: str) -> None:
-    """Under the largest multiplier, scaled MMR must stay below the scaled initial rate (capped at 1)."""
+def _multiplier_failures(tiers: list[Any], multiplier: Decimal, how: str) -> list[tuple[int, str]]:
+    """Under the largest multiplier, scaled MMR must stay below the scaled initial rate (capped
+    at 1): the tiers where it does not, with what happens to them."""
     if multiplier <= 1:
-        return
+        return []
+    failures = []
     for i, tier in enumerate(tiers):
         lev, mmr = _num(tier, "max_leverage"), _num(tier, "maintenance_margin_rate")
         if mmr is None or lev is None or lev < 1 or mmr * lev >= 1:
@@ -98,9 +103,39 @@ def _multiplier_check(report: Report, tiers: list[Any], multiplier: Decimal, how
         scaled_mmr, scaled_imr = mmr * multiplier, min(Decimal(1), multiplier / lev)
         if scaled_mmr >= scaled_imr:
             imr_text = "1 (100% of notional)" if scaled_imr == 1 else f"{multiplier}/{lev}"
-            report(("tiers", i, "maintenance_margin_rate"),
-                   f"under the largest multiplier {multiplier} ({how}) the maintenance margin rate "
-                   f"{mmr} becomes {scaled_mmr}, not below the initial margin rate {imr_text}")
+            failures.append((i, f"under the largest multiplier {multiplier} ({how}) the maintenance margin rate "
+                                f"{mmr} becomes {scaled_mmr}, not below the initial margin rate {imr_text}"))
+    return failures
+
+
+def _multiplier_check(report: Report, tiers: list[Any], multiplier: Decimal, how: str) -> None:
+    for i, message in _multiplier_failures(tiers, multiplier, how):
+        report(("tiers", i, "maintenance_margin_rate"), message)
+
+
+def _contracts_under_exchange_check(report: Report, data: Any, contracts: dict[str, Any]) -> None:
+    """The exchange-wide multipliers must leave every contract's tiers valid under its largest
+    volatility band, as a contract file is checked against the exchange file."""
+    global_mult = _num(data, "global_multiplier")
+    if global_mult is None:
+        return
+    group_of = {}
+    for group in _items(data, "groups"):
+        mult = _num(group, "multiplier")
+        for member in _items(group, "members"):
+            if isinstance(member, str) and mult is not None:
+                group_of.setdefault(member, (group.get("name"), mult))
+    for symbol, contract in sorted(contracts.items()):
+        bands = _items(contract, "volatility_bands")
+        band_max = max((m for b in bands if (m := _num(b, "multiplier")) is not None), default=Decimal(1))
+        how = f"volatility band {band_max} x global {global_mult}"
+        multiplier = band_max * global_mult
+        if symbol in group_of:
+            name, group_mult = group_of[symbol]
+            multiplier *= group_mult
+            how += f" x group {name} {group_mult}"
+        for i, message in _multiplier_failures(_items(contract, "tiers"), multiplier, how):
+            report(("global_multiplier",), f"contract {symbol} tier {i + 1}: {message}")
 
 
 def _bands_check(report: Report, bands: list[Any]) -> None:
@@ -175,6 +210,7 @@ def exchange_check(data: Any, report: Report, context: RuleContext) -> None:
             if context.symbols is not None and member not in context.symbols:
                 report(("groups", i, "members", j),
                        f"unknown contract '{member}': no contract file in this rule set defines it")
+    _contracts_under_exchange_check(report, data, context.contracts)
     policy = context.policy
     _bounds_check(report, policy, "exchange", "global_multiplier",
                   [(("global_multiplier",), _num(data, "global_multiplier"))])

@@ -271,3 +271,56 @@ def test_actions_available_lists_exactly_what_a_user_may_do_now(analyst, alice):
         "reject", "approve"]
     assert [a for a, why in actions_available(version=version, user=analyst, now=now).items() if why is None] == [
         "withdraw"]
+
+
+# --- exchange-wide multipliers against the contracts they apply to ----------------------------
+
+EXCHANGE = """schema: exchange/v1
+global_multiplier: 1
+default_margin_call_threshold: 0.8
+groups:
+  - name: majors
+    multiplier: 1
+    members: [BTCUSDT]
+rationale: Calm markets.
+"""
+BTC_WIDER_BAND = edit(BTC, "  - min_volatility: 1.5\n    multiplier: 1.5\n", "  - min_volatility: 1.5\n    multiplier: 1.6\n")
+
+
+def test_an_exchange_version_that_would_invalidate_an_active_contract_cannot_be_submitted(activate, analyst):
+    activate(BTC)  # tier 12: leverage 1, maintenance 0.5; largest band 1.5
+    version = draft(analyst, edit(EXCHANGE, "global_multiplier: 1\n", "global_multiplier: 1.4\n"),
+                    subject_key="exchange")
+    with pytest.raises(ValidationFailed) as raised:
+        services.version_submit(actor=analyst, version=version)
+    assert raised.value.message == (
+        "exchange v1 does not validate: 1 error(s); first: rules/exchange.yaml:2:20: global_multiplier: contract "
+        "BTCUSDT tier 12: under the largest multiplier 2.10 (volatility band 1.5 x global 1.4 x group majors 1) "
+        "the maintenance margin rate 0.5 becomes 1.050, not below the initial margin rate 1 (100% of notional)")
+    version.refresh_from_db()
+    assert version.state == "draft"
+    ok = draft(analyst, edit(EXCHANGE, "global_multiplier: 1\n", "global_multiplier: 1.3\n"), subject_key="exchange")
+    assert services.version_submit(actor=analyst, version=ok).state == "submitted"  # 1.5 x 1.3 = 1.95
+
+
+def test_an_approved_version_that_no_longer_validates_is_not_activated(activate, analyst, alice, bob, caplog):
+    activate(BTC)
+    activate(EXCHANGE, subject_key="exchange")
+    wider = approve_all(submitted(analyst, BTC_WIDER_BAND), alice, bob)  # 1.6 x 1: valid when approved
+    wider = services.version_schedule(actor=alice, version=wider, effective_at=wider.approved_at + timedelta(days=2))
+    tighter = approve_all(services.version_submit(actor=analyst, version=draft(
+        analyst, edit(EXCHANGE, "global_multiplier: 1\n", "global_multiplier: 1.25\n"), subject_key="exchange")),
+        alice, bob)
+    later = timezone.now() + timedelta(days=2)
+    services.version_activate(actor=alice, version=tighter, now=later)  # 1.5 x 1.25: BTCUSDT v1 stays valid
+    with pytest.raises(ValidationFailed) as raised:
+        services.version_activate(actor=alice, version=wider, now=later)
+    assert raised.value.message == (
+        "BTCUSDT v2 does not validate: 1 error(s); first: rules/contracts/BTCUSDT.yaml:57:30: "
+        "tiers[11].maintenance_margin_rate: under the largest multiplier 2.000 (volatility band 1.6 x global 1.25 x "
+        "group majors 1) the maintenance margin rate 0.5 becomes 1.0000, not below the initial margin rate 1 "
+        "(100% of notional)")
+    assert services.versions_activate_due(now=later) == []
+    wider.refresh_from_db()
+    assert wider.state == "scheduled"  # until it expires, or is withdrawn
+    assert caplog.messages[-1].startswith("scheduled BTCUSDT v2 not activated: BTCUSDT v2 does not validate: ")

@@ -1,4 +1,5 @@
 """The impact preview: what a submitted version would do to the book, before approval."""
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -148,3 +149,29 @@ def test_the_sql_and_the_engine_agree_on_a_seeded_book(active_rules, analyst):
     by_sql = impact.impact_summarize(impact._rows_sql(before, after), symbols=["BTCUSDT"])
     by_engine = impact.impact_summarize(impact._rows_engine(before, after), symbols=["BTCUSDT"])
     assert by_sql == by_engine and by_sql["positions"] > 100
+
+
+def test_a_version_that_no_longer_validates_with_the_parameters_in_force_fails_its_preview(book, committed,
+                                                                                           analyst):
+    wider = edit(contract_text(), "  - min_volatility: 1.5\n    multiplier: 1.5\n",
+                 "  - min_volatility: 1.5\n    multiplier: 1.75\n")
+    version = submitted(committed, analyst, text=wider)  # 1.75 x global 1: valid
+    assert impact.impact_preview_latest(version=version).state == "done"
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    exchange = submitted(committed, analyst, text=edit(exchange_text(), "global_multiplier: 1\n",
+                                                       "global_multiplier: 1.2\n"), subject_key="exchange")
+    for member in (alice, bob):
+        exchange = parameter_services.version_approve(actor=member, version=exchange,
+                                                      content_hash=exchange.content_hash)
+    committed(parameter_services.version_activate, actor=alice, version=exchange,
+              now=exchange.approved_at + timedelta(hours=5))
+    # the terms are built in the band in force: the highest, where 1.75 x 1.2 breaks tier 12
+    committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60000",
+                                                            "realized_volatility": "1.6"}])
+    preview = impact.impact_preview_request(version=version)
+    assert impact.impact_preview_run(preview_id=preview.pk).state == "failed"
+    preview.refresh_from_db()
+    assert preview.error == (
+        "BTCUSDT v2 no longer validates with the parameters in force: tier 12: maintenance margin rate 1.0500 is not "
+        "below the initial margin rate 1 under multiplier 2.100")
+    assert impact.impact_preview_latest(version=version).state == "failed"
