@@ -22,8 +22,9 @@ server's default), set on the bench's database with ALTER DATABASE, so the floor
 rollout both run under it: what the README recommends for production. A rollout writes
 every page of the book, each first as a full-page image after a checkpoint, and on this
 machine's disk the WAL's volume, not the CPU, is what two workers wait on.
-A book of the right size is reused by the next run (the multiplier then goes up another 0.1);
---fresh drops and recreates the database. Usage:
+A book of the right size is reused by the next run (the multiplier then goes up another 0.1,
+until the contracts' tiers would no longer validate under it: the bench then says so); --fresh
+drops and recreates the database. Usage:
 python bench/rollout.py [--count N] [--contracts N] [--chunk-size N] [--fresh] [--seed-path fast|services]
                         [--wal-compression lz4|zstd|pglz|off]
 """

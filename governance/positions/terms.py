@@ -78,10 +78,16 @@ def terms_current(*, symbols: Iterable[str] | None = None,
         if key != Subject.EXCHANGE_KEY and (symbols is None or key in symbols):
             by_symbol[key] = version
     vols = dict(MarketData.objects.filter(symbol__in=list(by_symbol)).values_list("symbol", "realized_volatility"))
+    keys = {symbol: (version.pk, version.content_hash, exchange_version and exchange_version.pk,
+                     exchange_version and exchange_version.content_hash, vols.get(symbol))
+            for symbol, version in by_symbol.items()}
+    missing = {v.pk: v for s, v in by_symbol.items() if _BUILT.get(keys[s]) is None and "yaml_text" not in v.__dict__}
+    # one query for the deferred texts to read, rather than one per version as each is touched
+    for pk, text in ParameterVersion.objects.filter(pk__in=list(missing)).values_list("pk", "yaml_text"):
+        missing[pk].yaml_text = text
     out = {}
     for symbol, version in by_symbol.items():
-        key = (version.pk, version.content_hash, exchange_version and exchange_version.pk,
-               exchange_version and exchange_version.content_hash, vols.get(symbol))
+        key = keys[symbol]
         terms = _BUILT.get(key)
         if terms is None:
             data = version_data(version)
