@@ -5,7 +5,7 @@ import pytest
 
 from governance.parameters import services
 from tests.api.conftest import token_client
-from tests.parameters.conftest import contract_text, edit
+from tests.parameters.conftest import EXCHANGE_BTC_ONLY, contract_text, edit
 
 pytestmark = pytest.mark.django_db
 
@@ -13,15 +13,7 @@ T1 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 APPROVED = datetime(2026, 1, 2, 8, tzinfo=timezone.utc)
 EFFECTIVE = datetime(2026, 1, 2, 10, tzinfo=timezone.utc)
 ACTIVATED = EFFECTIVE + timedelta(seconds=25)  # the periodic task's next tick
-EXCHANGE = """schema: exchange/v1
-global_multiplier: 1
-default_margin_call_threshold: 0.8
-groups:
-  - name: majors
-    multiplier: 1
-    members: [BTCUSDT]
-rationale: Calm markets.
-"""
+EXCHANGE = EXCHANGE_BTC_ONLY
 
 
 def stamp(moment: datetime) -> str:

@@ -19,6 +19,18 @@ def exchange_text() -> str:
     return (RULES / "exchange.yaml").read_text()
 
 
+# Exchange-wide adjustments for a store that holds only BTCUSDT (rules/exchange.yaml names 14 contracts).
+EXCHANGE_BTC_ONLY = """schema: exchange/v1
+global_multiplier: 1
+default_margin_call_threshold: 0.8
+groups:
+  - name: majors
+    multiplier: 1
+    members: [BTCUSDT]
+rationale: Calm markets.
+"""
+
+
 @pytest.fixture
 def analyst(db):
     return UserFactory(username="analyst", roles=["authors"])

@@ -12,7 +12,7 @@ from governance.parameters.audit import audit_verify
 from governance.parameters.models import Approval, AuditEntry, ParameterVersion
 from governance.parameters.selectors import version_assessment
 from governance.parameters.transitions import actions_available
-from tests.parameters.conftest import approve_all, contract_text, edit
+from tests.parameters.conftest import EXCHANGE_BTC_ONLY, approve_all, contract_text, edit
 from tests.parameters.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -275,15 +275,7 @@ def test_actions_available_lists_exactly_what_a_user_may_do_now(analyst, alice):
 
 # --- exchange-wide multipliers against the contracts they apply to ----------------------------
 
-EXCHANGE = """schema: exchange/v1
-global_multiplier: 1
-default_margin_call_threshold: 0.8
-groups:
-  - name: majors
-    multiplier: 1
-    members: [BTCUSDT]
-rationale: Calm markets.
-"""
+EXCHANGE = EXCHANGE_BTC_ONLY
 BTC_WIDER_BAND = edit(BTC, "  - min_volatility: 1.5\n    multiplier: 1.5\n", "  - min_volatility: 1.5\n    multiplier: 1.6\n")
 
 
