@@ -22,9 +22,10 @@ server's default), set on the bench's database with ALTER DATABASE, so the floor
 rollout both run under it: what the README recommends for production. A rollout writes
 every page of the book, each first as a full-page image after a checkpoint, and on this
 machine's disk the WAL's volume, not the CPU, is what two workers wait on.
-A book of the right size is reused by the next run (the multiplier then goes up another 0.1,
-until the contracts' tiers would no longer validate under it: the bench then says so); --fresh
-drops and recreates the database. Usage:
+A book of the right size is reused by the next run: the multiplier then moves 0.1 again, up from
+1 and 1.1, down from 1.2 and above (the rules/ tiers no longer validate at 1.3), so every run
+re-margins the whole book with a change of the same size; --fresh drops and recreates the
+database. Usage:
 python bench/rollout.py [--count N] [--contracts N] [--chunk-size N] [--fresh] [--seed-path fast|services]
                         [--wal-compression lz4|zstd|pglz|off]
 """
@@ -126,15 +127,17 @@ def users():
 
 
 def through_workflow(text: str, rationale: str, subject_key: str | None = None):
-    """Draft, submit, two approvals: an approved version, ready to activate."""
+    """Draft, submit, approvals until the quorum of the change is met: an approved version, ready to activate."""
     from governance.parameters import services
+    from governance.parameters.models import VersionState
 
     analyst, alice, bob = users()
     version = services.version_draft_create(actor=analyst, yaml_text=text, rationale=rationale,
                                             subject_key=subject_key)
     version = services.version_submit(actor=analyst, version=version)
-    for member in (alice, bob):
-        version = services.version_approve(actor=member, version=version, content_hash=version.content_hash)
+    for member in (alice, bob):  # a loosening needs fewer approvals than a tightening
+        if version.state == VersionState.SUBMITTED:
+            version = services.version_approve(actor=member, version=version, content_hash=version.content_hash)
     return version
 
 
@@ -166,13 +169,13 @@ def contracts_ensure(total: int) -> list[str]:
 
 
 def exchange_change_approved():
-    """A new exchange-wide version with global_multiplier raised by 0.1 (a tightening), approved."""
+    """A new exchange-wide version with global_multiplier 0.1 higher (below 1.2) or lower, approved."""
     from governance.positions.terms import exchange_version_active
 
     current = exchange_version_active()
     match = re.search(r"^global_multiplier: *(\S+)\s*$", current.yaml_text, flags=re.M)
     old = Decimal(match.group(1))
-    new = old + Decimal("0.1")
+    new = old + Decimal("0.1") if old < Decimal("1.2") else old - Decimal("0.1")
     text = current.yaml_text[:match.start(1)] + str(new) + current.yaml_text[match.end(1):]
     version = through_workflow(text, f"Benchmark: global multiplier {old} -> {new}.", subject_key="exchange")
     return version, old, new
