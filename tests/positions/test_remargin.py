@@ -8,11 +8,12 @@ import random
 from decimal import Decimal as D
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from governance.positions import services
 from governance.positions.models import Position
-from governance.positions.remargin import position_compute
+from governance.positions.remargin import chunk_remargin, position_compute
 from governance.positions.terms import terms_current
 
 pytestmark = pytest.mark.django_db
@@ -70,3 +71,15 @@ def test_sql_and_engine_agree_on_thousands_of_positions(active_rules, django_cap
         statuses.add(position["status"])
     assert mismatches == []
     assert statuses == {"healthy", "margin_call", "liquidatable", "beyond_tiers"}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("before", ["on", "off"])
+def test_a_chunk_gives_the_rest_of_the_transaction_its_index_scans_back(active_rules, before):
+    # the chunk's statement reads its id range by bitmap scans; what follows it in the
+    # transaction (the events' MAX(seq), the chunk's own row) must not lose its index scans
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('enable_indexscan', %s, true)", [before])
+        chunk_remargin(first_id=1, last_id=10, terms=terms_current(), rollout_id=None, now=timezone.now())
+        cursor.execute("SELECT current_setting('enable_indexscan'), current_setting('jit')")
+        assert cursor.fetchone() == (before, "off")
