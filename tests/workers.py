@@ -84,8 +84,10 @@ class WorkerProcess:
 
     def start(self) -> None:
         self.starts += 1
+        # INFO: each task received, retried, failed or done is in the log a failing test prints
         command = [sys.executable, "-m", "celery", "-A", "governance", "worker", "--pool", "solo",
-                   "--without-gossip", "--without-mingle", "-n", f"fault{self.starts}-{os.getpid()}@%h"]
+                   "--without-gossip", "--without-mingle", "--loglevel", "INFO",
+                   "-n", f"fault{self.starts}-{os.getpid()}@%h"]
         if self.beat:
             command += ["--beat", "--schedule", str(self.log_path.with_suffix(".beat"))]
         log = open(self.log_path, "a")
@@ -117,6 +119,17 @@ def worker_process(broker_url: str, *, log_path: Path, beat: bool = False,
             yield worker
         except BaseException:
             print(f"--- worker log ({log_path}) ---\n{worker.log_tail()}")
+            print(f"--- the test database's other sessions ---\n{database_sessions()}")
             raise
         finally:
             worker.stop()
+
+
+def database_sessions() -> str:
+    """What every other session on the test database is doing: a stuck test's lock waits."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pid, state, wait_event_type, wait_event, now() - xact_start, left(query, 120) "
+                       "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        return "\n".join(" | ".join(str(v) for v in row) for row in cursor.fetchall()) or "(none)"

@@ -1,7 +1,7 @@
 """Impact preview: what activating a version would do to the current book, before anyone approves.
 
 Both sides are computed from one snapshot of the book with the same code that re-margins it
-(`remargin.COMPUTE_CTES` on PostgreSQL, the engine on SQLite): "before" with the parameters in
+(`remargin.POSITION_SQL` on PostgreSQL, the engine on SQLite): "before" with the parameters in
 force, "after" with the version in their place. So the difference is the parameter change
 alone, not a mark price that moved since the positions were last re-margined.
 
@@ -30,7 +30,7 @@ from governance.parameters.selectors import version_data
 from governance.positions.models import Account, ImpactPreview, MarketData, Position
 from governance.margin import InvalidSchedule
 from governance.margin.numbers import decimal_text
-from governance.positions.remargin import COMPUTE_CTES, position_compute, terms_json
+from governance.positions.remargin import POSITION_SQL, TERMS_CTES, position_compute, terms_json
 from governance.positions.terms import ContractTerms, terms_current
 
 PREVIEWABLE = (VersionState.SUBMITTED, VersionState.APPROVED, VersionState.SCHEDULED)
@@ -114,19 +114,24 @@ def fingerprint_moves(old: dict, new: dict, *, tolerance: Decimal | None = None)
 _BEFORE_TABLE = "impact_preview_before"
 
 
+# Every position of the terms' contracts, with its computed margin.
+_COMPUTED = f"""WITH {TERMS_CTES}
+SELECT pp.id, pp.account_id, pp.side, COALESCE(ct.mark_price, pp.entry_price) AS px, v.new_status, v.im, v.mm, v.lp
+FROM positions_position pp JOIN ct ON ct.symbol = pp.symbol CROSS JOIN LATERAL ({POSITION_SQL}) v"""
+
+
 def _rows_sql(before: dict[str, ContractTerms], after: dict[str, ContractTerms]) -> Iterator[ImpactRow]:
     """PostgreSQL: "before" into a temporary table, then "after" joined to it, streamed."""
-    params = {"first": 0, "last": 2 ** 62, "ids": None}
     with connection.cursor() as cursor:
         cursor.execute(f"DROP TABLE IF EXISTS {_BEFORE_TABLE}")
         contracts, tiers = terms_json(before)
-        cursor.execute(f"CREATE TEMPORARY TABLE {_BEFORE_TABLE} ON COMMIT DROP AS WITH {COMPUTE_CTES} "
-                       "SELECT id, new_status, im, mm, lp FROM s", {**params, "contracts": contracts, "tiers": tiers})
+        cursor.execute(f"CREATE TEMPORARY TABLE {_BEFORE_TABLE} ON COMMIT DROP AS "
+                       f"SELECT id, new_status, im, mm, lp FROM ({_COMPUTED}) s", {"contracts": contracts, "tiers": tiers})
     contracts, tiers = terms_json(after)
     with connection.chunked_cursor() as cursor:
-        cursor.execute(f"WITH {COMPUTE_CTES} SELECT s.account_id, s.side, s.px, b.new_status, s.new_status, b.im, "
-                       f"s.im, b.mm, s.mm, b.lp, s.lp FROM s LEFT JOIN {_BEFORE_TABLE} b ON b.id = s.id",
-                       {**params, "contracts": contracts, "tiers": tiers})
+        cursor.execute(f"SELECT s.account_id, s.side, s.px, b.new_status, s.new_status, b.im, s.im, b.mm, s.mm, b.lp, "
+                       f"s.lp FROM ({_COMPUTED}) s LEFT JOIN {_BEFORE_TABLE} b ON b.id = s.id",
+                       {"contracts": contracts, "tiers": tiers})
         for account, side, mark, was, now, im_b, im_a, mm_b, mm_a, lp_b, lp_a in cursor:
             yield ImpactRow(account, side, mark, was or NO_PARAMETERS, now, im_b, im_a, mm_b, mm_a, lp_b, lp_a)
 

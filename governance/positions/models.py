@@ -63,6 +63,10 @@ class Position(models.Model):
     margin_ratio = models.DecimalField(null=True, blank=True, **AMOUNT)
     liquidation_price = models.DecimalField(null=True, blank=True, **AMOUNT)
     status = models.CharField(max_length=16, choices=PositionStatus.choices, default=PositionStatus.PENDING)
+    # What the re-margining statement reads back as the old status of a margin event: its
+    # RETURNING sees the new row only.
+    previous_status = models.CharField(max_length=16, choices=PositionStatus.choices, blank=True, default="",
+                                       db_default="", help_text="The status before the latest re-margining.")
     # The stamp changes on every rollout and nothing looks positions up by it: unindexed, so
     # re-margining a position whose status stays put is a HOT update (see migration 0003); and
     # no database constraint (0004): checking three foreign keys of every re-margined row cost

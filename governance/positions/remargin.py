@@ -4,9 +4,9 @@ On PostgreSQL the margin math runs in the statement itself, in exact `numeric`,
 mirroring `governance.margin` (its reference; tests compare the two on thousands of
 positions): tier by notional, requirements rounded on the exchange's side, the
 liquidation tier found by the surplus at each cap, the liquidation price rounded to the
-tick towards the entry price. The same statement stamps the versions applied and
-appends a margin event for every status change, so a chunk is all or nothing and
-running it twice changes nothing the second time.
+tick towards the entry price. The same statement stamps the versions applied and answers
+the status changes, appended as margin events in the same transaction: a chunk is all or
+nothing, and running it again computes the same values and appends no event.
 
 SQLite (the embedded default) has no exact decimal arithmetic: there the engine computes
 the chunk in Python and one UPDATE ... FROM (VALUES ...) writes it.
@@ -49,26 +49,30 @@ def terms_json(terms: dict[str, ContractTerms]) -> tuple[str, str]:
     return json.dumps(contracts), json.dumps(tiers)
 
 
-# The computation, shared by the re-margining UPDATE and the impact preview's SELECT
-# ("WITH " + COMPUTE_CTES + " SELECT ... FROM s"). Mirrors governance/margin:
-# requirements.py, liquidation.py, numbers.py, and stays exact: numeric throughout, and
-# every rounding (to 1e-8, to the tick) is an integer quotient checked against its
-# remainder, never a quotient cut to some number of places.
+# The computation, shared by the re-margining UPDATE and the impact preview's SELECT. Mirrors
+# governance/margin: requirements.py, liquidation.py, numbers.py, and stays exact: numeric
+# throughout, and every rounding (to 1e-8, to the tick) is an integer quotient checked
+# against its remainder, never a quotient cut to some number of places.
 #
-# Both tiers are found with width_bucket (a binary search) in per-contract arrays, one
-# index per position: the tier of the notional is the first whose cap >= notional; the
-# liquidation tier the first whose surplus at its cap has the sign the engine looks for
-# (liquidation.py), which per tier is a comparison with a constant:
+# TERMS_CTES: the terms, once per statement, one row per contract (`ct`), with every per-tier
+# constant in an array indexed by tier number. POSITION_SQL: one position, a row `pp` of
+# positions_position under the terms `ct` of its contract, as a subquery that refers to both
+# from outside: the UPDATE assigns its row to the computed columns (a multiple-column SET from
+# a sub-SELECT), so the book is read once, by the UPDATE's own scan; the preview joins it
+# LATERAL. Each step is a subquery of its own (OFFSET 0 keeps the planner from folding it into
+# the next, which would compute an expression again at each use).
+#
+# Both tiers are found with width_bucket (a binary search) in per-contract arrays: the tier of
+# the notional is the first whose cap >= notional; the liquidation tier the first whose surplus
+# at its cap has the sign the engine looks for (liquidation.py), which per tier is a comparison
+# with a constant:
 #   long:  wb + (cap - q*ep) - (cap*mmr - cum) >= 0   <=>   cap*(1 - mmr) + cum >= q*ep - wb
 #   short: wb + (q*ep - cap) - (cap*mmr - cum) <= 0   <=>   cap*(1 + mmr) - cum >= q*ep + wb
 # Caps and both constants strictly increase with the tier (the surplus is monotonic in the
 # notional, as liquidation.py relies on; 0 < mmr < 1), so "the first tier with k >= D" is
 # tiers + 1 - (how many k >= D), and with the arrays negated and in descending tier order
 # (ascending, as width_bucket wants) that count is width_bucket(-D, -k).
-# Each step is a subquery of its own (OFFSET 0 keeps the planner from folding it into the
-# next, which would compute an expression again at each use), pipelined, nothing
-# materialized or sorted.
-COMPUTE_CTES = """
+TERMS_CTES = """
 c AS (
   SELECT * FROM jsonb_to_recordset(%(contracts)s::jsonb) AS c(
     symbol text, contract_size numeric, tick numeric, threshold numeric, band int, multiplier numeric,
@@ -77,117 +81,109 @@ c AS (
   SELECT * FROM jsonb_to_recordset(%(tiers)s::jsonb) AS t(
     symbol text, number int, floor numeric, cap numeric, imr_num numeric, imr_den numeric, mmr numeric,
     cum numeric)
-), tk AS (
-  -- per tier, once per statement: the products every position of the tier would compute again
-  SELECT t.symbol, t.number, t.imr_den, t.cum, t.imr_num * 100000000 AS im8, t.mmr * 100000000 AS mmr8,
-         t.cum * 100000000 AS cum8, 1 - t.mmr AS ka_long, 1 + t.mmr AS ka_short,
-         (1 - t.mmr) * c.tick AS ky_long, (1 + t.mmr) * c.tick AS ky_short
-  FROM t JOIN c ON c.symbol = t.symbol
 ), ct AS (
-  SELECT c.*, m.mark_price, b.tiers, b.caps, b.long_k, b.short_k
+  SELECT c.*, m.mark_price, b.tiers, b.caps, b.long_k, b.short_k, b.im8, b.im_den, b.mmr8, b.cum8, b.cum,
+         b.ka_long, b.ka_short, b.ky_long, b.ky_short
   FROM c LEFT JOIN positions_marketdata m ON m.symbol = c.symbol JOIN (
-    SELECT symbol, count(*)::int AS tiers, array_agg(-cap ORDER BY number DESC) AS caps,
-           array_agg(-(cap * (1 - mmr) + cum) ORDER BY number DESC) AS long_k,
-           array_agg(-(cap * (1 + mmr) - cum) ORDER BY number DESC) AS short_k
-    FROM t GROUP BY symbol) b ON b.symbol = c.symbol
-), p AS (
-  SELECT p.ctid AS row_ctid, p.id, p.account_id, p.symbol, p.side, p.status AS old_status, p.entry_price AS ep,
-         p.isolated_margin AS wb, p.quantity * ct.contract_size AS q,
-         COALESCE(ct.mark_price, p.entry_price) AS px, p.side = 'long' AS is_long,
-         p.initial_margin AS old_im, p.maintenance_margin AS old_mm, p.liquidation_price AS old_lp,
-         ct.tick, ct.threshold, ct.band, ct.multiplier, ct.cv, ct.ev, ct.tiers, ct.caps, ct.long_k, ct.short_k
-  FROM positions_position p
-  JOIN ct ON ct.symbol = p.symbol
-  WHERE p.id BETWEEN %(first)s AND %(last)s AND (%(ids)s::bigint[] IS NULL OR p.id = ANY(%(ids)s::bigint[]))
-  OFFSET 0
-), pn AS (
-  SELECT p.*, p.q * p.px AS notional, p.q * p.ep AS qep
-  FROM p OFFSET 0
-), pt AS (
-  SELECT n.*,
-         n.tiers + 1 - NULLIF(width_bucket(-n.notional, n.caps), 0) AS tier,
-         CASE WHEN n.is_long AND n.wb >= n.qep THEN NULL  -- no positive price liquidates it
-              WHEN n.is_long THEN n.tiers + 1 - NULLIF(width_bucket(n.wb - n.qep, n.long_k), 0)
-              ELSE n.tiers + 1 - NULLIF(width_bucket(-(n.wb + n.qep), n.short_k), 0) END AS liq_tier
-  FROM pn n OFFSET 0
-), pr AS (
-  -- in units of 1e-8: mm rounded up, the balance down; im = ceil(im_x / im_y) below.
-  -- The liquidation price is lp_x / lp_a (lp_a = q * ka > 0), rounded to the tick towards the
-  -- entry: lp_q = lp_x / (lp_a * tick) truncated, with lp_a * tick = q * ky.
-  SELECT o.*,
-         o.notional * tr.im8 AS im_x, tr.imr_den AS im_y,
-         CEIL(o.notional * tr.mmr8 - tr.cum8) AS mm_u,
-         FLOOR((o.wb + CASE WHEN o.is_long THEN o.notional - o.qep ELSE o.qep - o.notional END)
-               * 100000000) AS bal_u,
-         CASE WHEN o.is_long THEN o.qep - o.wb - tl.cum ELSE o.wb + tl.cum + o.qep END AS lp_x,
-         CASE WHEN o.is_long THEN tl.ka_long ELSE tl.ka_short END AS lp_k,
-         o.q * CASE WHEN o.is_long THEN tl.ky_long ELSE tl.ky_short END AS lp_y
-  FROM pt o
-  LEFT JOIN tk tr ON tr.symbol = o.symbol AND tr.number = o.tier
-  LEFT JOIN tk tl ON tl.symbol = o.symbol AND tl.number = o.liq_tier
-  OFFSET 0
-), pq AS (
-  -- div() is the exact quotient truncated towards zero; the remainder's sign then says
-  -- whether ceil/floor is one away. lp_x < ep * lp_a, i.e. qep * ka: the price is below the entry
-  SELECT r.*, div(r.im_x, r.im_y) AS im_q, div(r.lp_x, r.lp_y) AS lp_q, r.lp_x < r.qep * r.lp_k AS lp_up
-  FROM pr r OFFSET 0
-), x AS (
-  SELECT row_ctid, id, account_id, symbol, side, old_status, ep, wb, q, px, old_im, old_mm, old_lp, tick,
-         threshold, band, multiplier, cv, ev, notional, tier,
-         (im_q + CASE WHEN im_q * im_y < im_x THEN 1 ELSE 0 END) * 0.00000001 AS im,
-         mm_u * 0.00000001 AS mm,
-         bal_u * 0.00000001 AS bal,
-         -- mm / bal rounded up to 1e-8: both are whole units of 1e-8 (mm >= 0, bal > 0)
-         CASE WHEN tier IS NOT NULL AND bal_u > 0
-              THEN div(mm_u * 100000000 + bal_u - 1, bal_u) * 0.00000001 END AS ratio,
-         CASE WHEN tier IS NULL OR liq_tier IS NULL THEN NULL
-              WHEN lp_up THEN (lp_q + CASE WHEN lp_q * lp_y < lp_x THEN 1 ELSE 0 END) * tick
-              ELSE (lp_q - CASE WHEN lp_q * lp_y > lp_x THEN 1 ELSE 0 END) * tick END AS lp
-  FROM pq OFFSET 0
-), v AS NOT MATERIALIZED (
-  SELECT x.*,
-         CASE WHEN x.tier IS NULL THEN 'beyond_tiers'
-              WHEN x.bal <= 0 OR x.ratio >= 1 THEN 'liquidatable'
-              WHEN x.ratio >= x.threshold THEN 'margin_call'
-              ELSE 'healthy' END AS new_status
-  FROM x
-), s AS (
-  SELECT id, account_id, symbol, side, old_status, ep, wb, q, px, old_im, old_mm, old_lp, tick, threshold, band,
-         multiplier, cv, ev, notional, tier, im, mm, bal, ratio, lp, new_status
-  FROM v
+    SELECT t.symbol, count(*)::int AS tiers,
+           array_agg(-t.cap ORDER BY t.number DESC) AS caps,
+           array_agg(-(t.cap * (1 - t.mmr) + t.cum) ORDER BY t.number DESC) AS long_k,
+           array_agg(-(t.cap * (1 + t.mmr) - t.cum) ORDER BY t.number DESC) AS short_k,
+           -- by tier number: the products every position of the tier would compute again
+           array_agg(t.imr_num * 100000000 ORDER BY t.number) AS im8,
+           array_agg(t.imr_den ORDER BY t.number) AS im_den,
+           array_agg(t.mmr * 100000000 ORDER BY t.number) AS mmr8,
+           array_agg(t.cum * 100000000 ORDER BY t.number) AS cum8,
+           array_agg(t.cum ORDER BY t.number) AS cum,
+           array_agg(1 - t.mmr ORDER BY t.number) AS ka_long,
+           array_agg(1 + t.mmr ORDER BY t.number) AS ka_short,
+           array_agg((1 - t.mmr) * tc.tick ORDER BY t.number) AS ky_long,
+           array_agg((1 + t.mmr) * tc.tick ORDER BY t.number) AS ky_short
+    FROM t JOIN c tc ON tc.symbol = t.symbol GROUP BY t.symbol) b ON b.symbol = c.symbol
 )"""
 
-# The rows are matched by ctid as well as id: a position changed by another transaction
-# since this statement's snapshot (an upsert re-margins it itself, with the same terms under
-# the same locks) has a new ctid, so it is left as that transaction wrote it rather than
-# overwritten with values computed from its old inputs; rollout_finish re-margins whatever
-# is left with an old stamp. The narrow subquery keeps the row that UPDATE ... FROM carries
-# for such a re-check small.
+POSITION_COLUMNS = ("notional", "tier", "im", "mm", "bal", "ratio", "lp", "new_status")
+POSITION_SQL = """
+SELECT x.notional, x.tier, x.im, x.mm, CASE WHEN x.tier IS NOT NULL THEN x.bal END AS bal, x.ratio, x.lp,
+       CASE WHEN x.tier IS NULL THEN 'beyond_tiers'
+            WHEN x.bal <= 0 OR x.ratio >= 1 THEN 'liquidatable'
+            WHEN x.ratio >= ct.threshold THEN 'margin_call'
+            ELSE 'healthy' END AS new_status
+FROM (
+  SELECT q.notional, q.tier,
+         (q.im_q + CASE WHEN q.im_q * q.im_y < q.im_x THEN 1 ELSE 0 END) * 0.00000001 AS im,
+         q.mm_u * 0.00000001 AS mm,
+         q.bal_u * 0.00000001 AS bal,
+         -- mm / bal rounded up to 1e-8: both are whole units of 1e-8 (mm >= 0, bal > 0)
+         CASE WHEN q.tier IS NOT NULL AND q.bal_u > 0
+              THEN div(q.mm_u * 100000000 + q.bal_u - 1, q.bal_u) * 0.00000001 END AS ratio,
+         CASE WHEN q.tier IS NULL OR q.liq_tier IS NULL THEN NULL
+              WHEN q.lp_up THEN (q.lp_q + CASE WHEN q.lp_q * q.lp_y < q.lp_x THEN 1 ELSE 0 END) * ct.tick
+              ELSE (q.lp_q - CASE WHEN q.lp_q * q.lp_y > q.lp_x THEN 1 ELSE 0 END) * ct.tick END AS lp
+  FROM (
+    -- div() is the exact quotient truncated towards zero; the remainder's sign then says
+    -- whether ceil/floor is one away. lp_x < ep * lp_a, i.e. qep * ka: the price is below the entry
+    SELECT r.*, div(r.im_x, r.im_y) AS im_q, div(r.lp_x, r.lp_y) AS lp_q, r.lp_x < r.qep * r.lp_k AS lp_up
+    FROM (
+      -- in units of 1e-8: mm rounded up, the balance down; im = ceil(im_x / im_y) above.
+      -- The liquidation price is lp_x / lp_a (lp_a = q * ka > 0), rounded to the tick towards the
+      -- entry: lp_q = lp_x / (lp_a * tick) truncated, with lp_a * tick = q * ky.
+      SELECT o.notional, o.qep, o.tier, o.liq_tier,
+             o.notional * ct.im8[o.tier] AS im_x, ct.im_den[o.tier] AS im_y,
+             CEIL(o.notional * ct.mmr8[o.tier] - ct.cum8[o.tier]) AS mm_u,
+             FLOOR((o.wb + CASE WHEN o.is_long THEN o.notional - o.qep ELSE o.qep - o.notional END)
+                   * 100000000) AS bal_u,
+             CASE WHEN o.is_long THEN o.qep - o.wb - ct.cum[o.liq_tier]
+                  ELSE o.wb + ct.cum[o.liq_tier] + o.qep END AS lp_x,
+             CASE WHEN o.is_long THEN ct.ka_long[o.liq_tier] ELSE ct.ka_short[o.liq_tier] END AS lp_k,
+             o.q * CASE WHEN o.is_long THEN ct.ky_long[o.liq_tier] ELSE ct.ky_short[o.liq_tier] END AS lp_y
+      FROM (
+        SELECT n.*,
+               ct.tiers + 1 - NULLIF(width_bucket(-n.notional, ct.caps), 0) AS tier,
+               CASE WHEN n.is_long AND n.wb >= n.qep THEN NULL  -- no positive price liquidates it
+                    WHEN n.is_long THEN ct.tiers + 1 - NULLIF(width_bucket(n.wb - n.qep, ct.long_k), 0)
+                    ELSE ct.tiers + 1 - NULLIF(width_bucket(-(n.wb + n.qep), ct.short_k), 0) END AS liq_tier
+        FROM (
+          SELECT i.*, i.q * i.px AS notional, i.q * i.ep AS qep
+          FROM (
+            SELECT pp.entry_price AS ep, pp.isolated_margin AS wb, pp.quantity * ct.contract_size AS q,
+                   COALESCE(ct.mark_price, pp.entry_price) AS px, pp.side = 'long' AS is_long
+            OFFSET 0) i
+          OFFSET 0) n
+        OFFSET 0) o
+      OFFSET 0) r
+    OFFSET 0) q
+  OFFSET 0) x"""
+
+# Positions of the chunk's range (and in `ids`, when given) of the contracts in `terms`.
+_PG_SCOPE = ("ct.symbol = pp.symbol AND pp.id BETWEEN %(first)s AND %(last)s "
+             "AND (%(ids)s::bigint[] IS NULL OR pp.id = ANY(%(ids)s::bigint[]))")
+
+# A position changed by another transaction while the statement runs is re-read by the UPDATE
+# (READ COMMITTED re-checks the row's newest version) and computed from its new inputs.
 #
-# The statement answers one row: how many positions it wrote, and the margin events of those
-# whose status changed, as arrays (RETURNING gives nothing else a value, so the rows it keeps
-# for the aggregate stay small). The events are appended by `events_append`.
-_EVENT_COLUMNS = ("position_id", "account_id", "symbol", "old_status", "new_status", "margin_ratio",
-                  "contract_version_id", "exchange_version_id")
-_PG_REMARGIN = "WITH " + COMPUTE_CTES + """, u AS (
+# RETURNING sees the new row only (PostgreSQL 15), so the old status travels in a column of its
+# own, previous_status, written by the same SET. The statement answers one row: how many
+# positions it wrote, and the margin events of those whose status changed, as arrays (RETURNING
+# gives the other rows no value, so the rows it keeps for the aggregate stay small). The events
+# are appended by `events_append`.
+_EVENT_COLUMNS = {"position_id": "id", "account_id": "account_id", "symbol": "symbol", "old_status": "previous_status",
+                  "new_status": "status", "margin_ratio": "margin_ratio", "contract_version_id": "contract_version_id",
+                  "exchange_version_id": "exchange_version_id"}
+_PG_REMARGIN = "WITH " + TERMS_CTES + """, u AS (
   UPDATE positions_position AS pp SET
-    notional = s.notional, tier = s.tier, initial_margin = s.im, maintenance_margin = s.mm,
-    margin_balance = CASE WHEN s.tier IS NULL THEN NULL ELSE s.bal END, margin_ratio = s.ratio,
-    liquidation_price = s.lp, status = s.new_status, contract_version_id = s.cv, exchange_version_id = s.ev,
-    volatility_band = s.band, multiplier = s.multiplier, rollout_id = %(rollout)s, computed_at = %(now)s
-  FROM (SELECT row_ctid, id, old_status, notional, tier, im, mm, bal, ratio, lp, new_status, cv, ev, band,
-               multiplier, old_status <> new_status AND NOT (old_status = %(quiet_old)s AND new_status = %(quiet_new)s)
-               AS news
-        FROM v OFFSET 0) AS s
-  WHERE pp.id BETWEEN %(first)s AND %(last)s AND pp.id = s.id AND pp.ctid = s.row_ctid
-  RETURNING s.news, CASE WHEN s.news THEN pp.id END AS position_id,
-            CASE WHEN s.news THEN pp.account_id END AS account_id, CASE WHEN s.news THEN pp.symbol END AS symbol,
-            CASE WHEN s.news THEN s.old_status END AS old_status, CASE WHEN s.news THEN pp.status END AS new_status,
-            CASE WHEN s.news THEN pp.margin_ratio END AS margin_ratio,
-            CASE WHEN s.news THEN pp.contract_version_id END AS contract_version_id,
-            CASE WHEN s.news THEN pp.exchange_version_id END AS exchange_version_id
+    previous_status = pp.status,
+    (notional, tier, initial_margin, maintenance_margin, margin_balance, margin_ratio, liquidation_price,
+     status) = (""" + POSITION_SQL + """),
+    contract_version_id = ct.cv, exchange_version_id = ct.ev, volatility_band = ct.band,
+    multiplier = ct.multiplier, rollout_id = %(rollout)s, computed_at = %(now)s
+  FROM ct
+  WHERE """ + _PG_SCOPE + """
+  RETURNING CASE WHEN pp.previous_status <> pp.status
+                  AND NOT (pp.previous_status = %(quiet_old)s AND pp.status = %(quiet_new)s) THEN pp END AS e
 )
-SELECT count(*), """ + ", ".join(f"array_agg({c}) FILTER (WHERE news)" for c in _EVENT_COLUMNS) + """
+SELECT count(*), """ + ", ".join(f"array_agg((e).{field}) FILTER (WHERE (e).id IS NOT NULL)"
+                                 for field in _EVENT_COLUMNS.values()) + """
 FROM u"""
 
 
@@ -336,6 +332,6 @@ def _engine_rows_write(computed: list[tuple[dict, dict]], *, rollout_id: int | N
     assignments = ", ".join(f"{c} = v.column{i + 2}" for i, c in enumerate(_COLUMNS))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE positions_position SET {assignments}, rollout_id = %s, computed_at = %s "
-            f"FROM (VALUES {placeholders}) AS v WHERE positions_position.id = v.column1",
+            f"UPDATE positions_position SET previous_status = status, {assignments}, rollout_id = %s, "
+            f"computed_at = %s FROM (VALUES {placeholders}) AS v WHERE positions_position.id = v.column1",
             [rollout_id, now, *params])

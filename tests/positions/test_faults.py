@@ -81,7 +81,10 @@ def book_check(book: Book) -> None:
 
 def rollout_done(rollout: Rollout) -> bool:
     current = Rollout.objects.get(pk=rollout.pk)
-    print(f"rollout #{current.pk}: {current.state}, {current.chunks_done} of {current.chunks_total} chunks")
+    progress = f"rollout #{current.pk}: {current.state}, {current.chunks_done} of {current.chunks_total} chunks"
+    if progress != getattr(rollout, "_progress", None):  # printed when it moves, for a test that times out
+        print(progress, "; not done:", list(current.chunks.filter(done_at__isnull=True).values_list("pk", "attempts")))
+        rollout._progress = progress
     return current.state != Rollout.State.RUNNING
 
 

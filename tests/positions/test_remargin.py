@@ -5,10 +5,12 @@ step: thousands of random positions over several contracts, multipliers from vol
 bands and groups, notionals exactly at tier caps, both sides, every status.
 """
 import random
+import threading
+import time
 from decimal import Decimal as D
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from governance.positions import services
@@ -83,3 +85,61 @@ def test_a_chunk_gives_the_rest_of_the_transaction_its_index_scans_back(active_r
         chunk_remargin(first_id=1, last_id=10, terms=terms_current(), rollout_id=None, now=timezone.now())
         cursor.execute("SELECT current_setting('enable_indexscan'), current_setting('jit')")
         assert cursor.fetchone() == (before, "off")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_position_changed_while_its_chunk_waits_is_computed_from_its_new_inputs(active_rules):
+    services.positions_upsert(rows=[{"account": "A1", "symbol": "BTCUSDT", "side": "long", "quantity": "10",
+                                     "entry_price": "60000", "isolated_margin": "30000"}])
+    target = Position.objects.get()
+    changed, waiting, done = threading.Event(), threading.Event(), threading.Event()
+    errors = []
+
+    def change_inputs():  # another writer: holds the row while the chunk reaches it
+        try:
+            with transaction.atomic():
+                Position.objects.filter(pk=target.pk).update(isolated_margin=D("2900"))
+                changed.set()
+                waiting.wait(timeout=30)
+        except Exception as exc:  # reported below, in the test's thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def chunk():
+        try:
+            with transaction.atomic():
+                chunk_remargin(first_id=target.pk, last_id=target.pk, terms=terms_current(), rollout_id=None,
+                               now=timezone.now())
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+            connections.close_all()
+
+    writer = threading.Thread(target=change_inputs)
+    writer.start()
+    assert changed.wait(timeout=30)
+    remargin = threading.Thread(target=chunk)
+    remargin.start()
+    with connection.cursor() as cursor:
+        for _ in range(300):  # until the chunk's statement waits for the writer's row lock
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                           "AND datname = current_database()")
+            if cursor.fetchone()[0]:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the chunk never waited for the writer's row")
+    assert not done.is_set()
+    waiting.set()
+    writer.join(timeout=30)
+    remargin.join(timeout=30)
+    assert errors == []
+
+    target.refresh_from_db()
+    expected = position_compute({"side": "long", "quantity": target.quantity, "entry_price": target.entry_price,
+                                 "isolated_margin": D("2900")}, terms_current()["BTCUSDT"], None)
+    assert {c: getattr(target, c) for c in COLUMNS} == expected
+    assert (target.previous_status, target.status) == ("healthy", "liquidatable")

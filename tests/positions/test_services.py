@@ -86,6 +86,8 @@ def test_activation_re_margins_the_contract_and_emits_each_change_once(active_ru
     events = list(MarginEvent.objects.filter(id__gt=last_event).values_list("position__account__code", "old_status",
                                                                                "new_status"))
     assert events == [("A2", "healthy", "margin_call")]
+    assert [(p.previous_status, p.status) for p in (position("A1"), position("A2"))] == [
+        ("margin_call", "margin_call"), ("healthy", "margin_call")]
 
     chunk = rollout.chunks.get()
     assert services.rollout_chunk_apply(chunk_id=chunk.pk) is None  # redelivered: done already
