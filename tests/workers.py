@@ -91,10 +91,16 @@ class WorkerProcess:
         if self.beat:
             command += ["--beat", "--schedule", str(self.log_path.with_suffix(".beat"))]
         log = open(self.log_path, "a")
-        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        # a process group of its own, so a kill takes the whole worker, as a crash does: an
+        # embedded beat is a child process that outlives a SIGKILL of the worker alone
+        self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)
 
     def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:  # gone already
+            pass
         self.process.wait(timeout=10)
 
     def stop(self) -> None:

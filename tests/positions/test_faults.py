@@ -79,12 +79,16 @@ def book_check(book: Book) -> None:
     assert seqs == list(range(1, len(seqs) + 1))  # gap-free
 
 
+_progress_seen: dict[int, str] = {}
+
+
 def rollout_done(rollout: Rollout) -> bool:
     current = Rollout.objects.get(pk=rollout.pk)
     progress = f"rollout #{current.pk}: {current.state}, {current.chunks_done} of {current.chunks_total} chunks"
-    if progress != getattr(rollout, "_progress", None):  # printed when it moves, for a test that times out
-        print(progress, "; not done:", list(current.chunks.filter(done_at__isnull=True).values_list("pk", "attempts")))
-        rollout._progress = progress
+    if _progress_seen.get(current.pk) != progress:  # printed when it moves, for a test that times out
+        pending = list(current.chunks.filter(done_at__isnull=True).values_list("pk", "attempts"))
+        print(f"{progress}; not done (chunk, attempts): {pending}")
+        _progress_seen[current.pk] = progress
     return current.state != Rollout.State.RUNNING
 
 
