@@ -126,7 +126,8 @@ def _rows_sql(before: dict[str, ContractTerms], after: dict[str, ContractTerms])
         cursor.execute(f"DROP TABLE IF EXISTS {_BEFORE_TABLE}")
         contracts, tiers = terms_json(before)
         cursor.execute(f"CREATE TEMPORARY TABLE {_BEFORE_TABLE} ON COMMIT DROP AS "
-                       f"SELECT id, new_status, im, mm, lp FROM ({_COMPUTED}) s", {"contracts": contracts, "tiers": tiers})
+                       f"SELECT id, new_status, im, mm, lp FROM ({_COMPUTED}) s",
+                       {"contracts": contracts, "tiers": tiers})
     contracts, tiers = terms_json(after)
     with connection.chunked_cursor() as cursor:
         cursor.execute(f"SELECT s.account_id, s.side, s.px, b.new_status, s.new_status, b.im, s.im, b.mm, s.mm, b.lp, "

@@ -102,7 +102,6 @@ c AS (
     FROM t JOIN c tc ON tc.symbol = t.symbol GROUP BY t.symbol) b ON b.symbol = c.symbol
 )"""
 
-POSITION_COLUMNS = ("notional", "tier", "im", "mm", "bal", "ratio", "lp", "new_status")
 POSITION_SQL = """
 SELECT x.notional, x.tier, x.im, x.mm, CASE WHEN x.tier IS NOT NULL THEN x.bal END AS bal, x.ratio, x.lp,
        CASE WHEN x.tier IS NULL THEN 'beyond_tiers'
@@ -191,9 +190,9 @@ FROM u"""
 # index scans are switched back on after it), measured on the 1M bench book:
 # - no JIT: the plan costs more than jit_above_cost, and compiling it costs ~50 ms per chunk
 #   for no faster execution;
-# - the chunk's id range read by bitmap heap scans, page by page, rather than by an index scan
+# - the chunk's id range read by a bitmap heap scan, page by page, rather than by an index scan
 #   row by row (the planner's pick, the ids being in physical order): ~20 ms less per 50,000
-#   positions, as both the computation and the UPDATE read the range.
+#   positions when the statement read the range twice; with one read, never slower in A/B runs.
 # It answers the session's own enable_indexscan, to put back.
 _PG_CHUNK_SETTINGS = ("SELECT current_setting('enable_indexscan'), set_config('jit', 'off', true), "
                       "set_config('enable_indexscan', 'off', true)")
