@@ -43,7 +43,7 @@ def terms_json(terms: dict[str, ContractTerms]) -> tuple[str, str]:
         for tier, leverage in zip(t.schedule, t.leverages, strict=True):
             # the initial rate multiplier / leverage may not terminate: SQL divides last, exactly
             capped = tier.initial_margin_rate == 1
-            tiers.append({"symbol": t.symbol, "number": tier.number, "floor": str(tier.floor), "cap": str(tier.cap),
+            tiers.append({"symbol": t.symbol, "number": tier.number, "cap": str(tier.cap),
                           "imr_num": "1" if capped else str(t.multiplier), "imr_den": "1" if capped else str(leverage),
                           "mmr": str(tier.maintenance_margin_rate), "cum": str(tier.maintenance_amount)})
     return json.dumps(contracts), json.dumps(tiers)
@@ -79,8 +79,7 @@ c AS (
     cv bigint, ev bigint)
 ), t AS (
   SELECT * FROM jsonb_to_recordset(%(tiers)s::jsonb) AS t(
-    symbol text, number int, floor numeric, cap numeric, imr_num numeric, imr_den numeric, mmr numeric,
-    cum numeric)
+    symbol text, number int, cap numeric, imr_num numeric, imr_den numeric, mmr numeric, cum numeric)
 ), ct AS (
   SELECT c.*, m.mark_price, b.tiers, b.caps, b.long_k, b.short_k, b.im8, b.im_den, b.mmr8, b.cum8, b.cum,
          b.ka_long, b.ka_short, b.ky_long, b.ky_short
