@@ -138,17 +138,20 @@ class Rollout(models.Model):
 
 
 class RolloutChunk(models.Model):
+    """Positions first_id <= id <= last_id of some contracts: `symbols`, or the rollout's scope."""
     rollout = models.ForeignKey(Rollout, on_delete=models.CASCADE, related_name="chunks")
     first_id = models.BigIntegerField()
     last_id = models.BigIntegerField()
+    # Set when the chunk covers part of the scope only: a rollout that superseded others has
+    # chunks over its own contracts and takes over the others' chunks still to do, for theirs.
+    symbols = models.JSONField(null=True, blank=True, help_text="The contracts of this chunk; empty: the rollout's.")
     done_at = models.DateTimeField(null=True, blank=True)
     positions = models.PositiveIntegerField(default=0)
     events = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
-        ordering = ["rollout", "first_id"]
-        constraints = [models.UniqueConstraint(fields=["rollout", "first_id"], name="chunk_unique_per_rollout")]
+        ordering = ["rollout", "first_id", "id"]
 
 
 class MarginEvent(models.Model):

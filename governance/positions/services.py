@@ -7,11 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import reduce
+from operator import or_
 from typing import Any, Iterable
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from governance.errors import NotFound, ValidationFailed
@@ -66,29 +68,51 @@ def rollout_start(*, trigger: str, symbols: Iterable[str] | None = None,
                   exchange_version: ParameterVersion | None = None, now: datetime | None = None) -> Rollout:
     """Record a rollout of the parameters in force to every position of `symbols` (None: all
     contracts with active parameters) and its chunks; the chunks are sent to the workers when
-    the transaction commits. Running rollouts whose scope overlaps are superseded and their
-    remaining scope taken over, so the newest rollout finishes the job."""
+    the transaction commits.
+
+    Running rollouts whose scope overlaps are superseded, and the newest one finishes their
+    job: besides its own chunks it takes over their chunks still to do, for the contracts not
+    already in its own scope. Work they finished is not done again, so a stream of mark-price
+    rollouts on one contract never starts a whole-book rollout over.
+    """
     now = now or timezone.now()
-    scope = set(symbols) if symbols is not None else set(terms_current())
+    own = set(symbols) if symbols is not None else set(terms_current())
     older = list(Rollout.objects.select_for_update().filter(state=R.RUNNING))
-    overlapping = [r for r in older if scope & set(r.symbols)]
-    for r in overlapping:
-        scope |= set(r.symbols)
+    overlapping = [r for r in older if own & set(r.symbols)]
+    scope = own.union(*(r.symbols for r in overlapping))
     rollout = Rollout.objects.create(trigger=trigger, symbols=sorted(scope), contract_version=contract_version,
                                      exchange_version=exchange_version, started_at=now)
     Rollout.objects.filter(pk__in=[r.pk for r in overlapping]).update(state=R.SUPERSEDED, superseded_by=rollout,
                                                                        finished_at=now)
-    ranges = _chunk_ranges(sorted(scope), _chunk_size()) if scope else []
-    RolloutChunk.objects.bulk_create([RolloutChunk(rollout=rollout, first_id=a, last_id=b, positions=n)
-                                      for a, b, n in ranges])
-    rollout.chunks_total, rollout.positions_total = len(ranges), sum(n for _, _, n in ranges)
+    part = sorted(own) if overlapping else None  # None: the chunk covers the rollout's whole scope
+    chunks = [RolloutChunk(rollout=rollout, first_id=a, last_id=b, positions=n, symbols=part)
+              for a, b, n in (_chunk_ranges(sorted(own), _chunk_size()) if own else [])]
+    chunks += _chunks_taken_over(rollout=rollout, older=overlapping, own=own)
+    RolloutChunk.objects.bulk_create(chunks)
+    rollout.chunks_total, rollout.positions_total = len(chunks), sum(c.positions for c in chunks)
     rollout.save(update_fields=["chunks_total", "positions_total"])
-    if not ranges:
+    if not chunks:
         transaction.on_commit(lambda: _dispatch_finish(rollout.pk))
     else:
         chunk_ids = list(rollout.chunks.values_list("pk", flat=True))
         transaction.on_commit(lambda: _dispatch_chunks(chunk_ids))
     return rollout
+
+
+def _chunks_taken_over(*, rollout: Rollout, older: list[Rollout], own: set[str]) -> list[RolloutChunk]:
+    """The chunks of `older` still to do, for their contracts outside `own`, counted again."""
+    parts = []
+    for chunk in RolloutChunk.objects.filter(rollout__in=older, done_at__isnull=True).select_related("rollout"):
+        rest = sorted(set(chunk.symbols or chunk.rollout.symbols) - own)
+        if rest:
+            parts.append(RolloutChunk(rollout=rollout, first_id=chunk.first_id, last_id=chunk.last_id, symbols=rest))
+    if parts:  # one statement counts them all
+        counts = Position.objects.filter(reduce(or_, (Q(id__range=(c.first_id, c.last_id)) for c in parts))).aggregate(
+            **{f"c{i}": Count("id", filter=Q(id__range=(c.first_id, c.last_id), symbol__in=c.symbols))
+               for i, c in enumerate(parts)})
+        for i, c in enumerate(parts):
+            c.positions = counts[f"c{i}"]
+    return parts
 
 
 def _dispatch_chunks(chunk_ids: list[int]) -> None:
@@ -129,11 +153,12 @@ def rollout_chunk_apply(*, chunk_id: int, now: datetime | None = None) -> ChunkR
     if chunk.done_at is not None or chunk.rollout.state != R.RUNNING:
         return None
     rollout = chunk.rollout
-    _scope_share_lock(rollout.symbols)
+    symbols = chunk.symbols or rollout.symbols
+    _scope_share_lock(symbols)
     # the time of the computation, once the locks are held: not of a wait for them
     now = now or timezone.now()
     result = chunk_remargin(first_id=chunk.first_id, last_id=chunk.last_id,
-                            terms=terms_current(symbols=rollout.symbols), rollout_id=rollout.pk, now=now)
+                            terms=terms_current(symbols=symbols), rollout_id=rollout.pk, now=now)
     chunk.done_at, chunk.positions, chunk.events = now, result.positions, result.events
     chunk.attempts = F("attempts") + 1
     chunk.save(update_fields=["done_at", "positions", "events", "attempts"])

@@ -120,6 +120,49 @@ def test_a_newer_rollout_supersedes_an_overlapping_one_and_takes_its_scope(activ
     assert set(Position.objects.values_list("rollout_id", flat=True)) == {newer.pk}
 
 
+def _four_positions(committed):
+    committed(services.positions_upsert, rows=[row("A1"), row("A2", symbol="ETHUSDT"), row("A3"),
+                                               row("A4", symbol="ETHUSDT")])
+    return [position(a, s).pk for a, s in (("A1", "BTCUSDT"), ("A2", "ETHUSDT"), ("A3", "BTCUSDT"),
+                                           ("A4", "ETHUSDT"))]
+
+
+def test_a_superseding_rollout_takes_over_the_chunks_still_to_do_and_not_the_done_ones(active_rules, committed,
+                                                                                        settings):
+    settings.ROLLOUT_CHUNK_SIZE = 2
+    p1, p2, p3, p4 = _four_positions(committed)
+    older = services.rollout_start(trigger="manual", symbols=["BTCUSDT", "ETHUSDT"])  # not dispatched
+    first, second = older.chunks.all()
+    services.rollout_chunk_apply(chunk_id=first.pk)
+    newer = committed(services.rollout_start, trigger="mark_price", symbols=["BTCUSDT"])
+    older.refresh_from_db()
+    newer.refresh_from_db()
+    assert list(newer.chunks.values_list("first_id", "last_id", "positions", "symbols")) == [
+        (p1, p3, 2, ["BTCUSDT"]), (p3, p4, 1, ["ETHUSDT"])]
+    assert (older.state, newer.state, newer.symbols, newer.positions_total, newer.positions_done) == (
+        "superseded", "completed", ["BTCUSDT", "ETHUSDT"], 3, 3)
+    assert services.rollout_chunk_apply(chunk_id=second.pk) is None
+    # p2 was done by the older rollout's first chunk and is not done again
+    assert dict(Position.objects.values_list("id", "rollout_id")) == {
+        p1: newer.pk, p2: older.pk, p3: newer.pk, p4: newer.pk}
+
+
+def test_a_chain_of_superseding_rollouts_carries_only_the_work_left(active_rules, committed, settings):
+    settings.ROLLOUT_CHUNK_SIZE = 2
+    p1, p2, p3, p4 = _four_positions(committed)
+    older = services.rollout_start(trigger="manual", symbols=["BTCUSDT", "ETHUSDT"])
+    services.rollout_chunk_apply(chunk_id=older.chunks.first().pk)
+    middle = services.rollout_start(trigger="mark_price", symbols=["BTCUSDT"])  # BTC (p1-p3), ETH (p3-p4)
+    newest = committed(services.rollout_start, trigger="mark_price", symbols=["ETHUSDT"])
+    middle.refresh_from_db()
+    newest.refresh_from_db()
+    assert list(newest.chunks.values_list("first_id", "last_id", "positions", "symbols")) == [
+        (p1, p3, 2, ["BTCUSDT"]), (p2, p4, 2, ["ETHUSDT"])]
+    assert (middle.state, middle.superseded_by_id, newest.state, newest.positions_done) == (
+        "superseded", newest.pk, "completed", 4)
+    assert set(Position.objects.values_list("rollout_id", flat=True)) == {newest.pk}
+
+
 def test_the_final_step_re_margins_positions_left_with_an_old_stamp(active_rules, committed):
     committed(services.positions_upsert, rows=[row("A1")])
     Position.objects.update(volatility_band=None)  # as if a chunk had been lost
