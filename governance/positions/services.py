@@ -198,13 +198,18 @@ def rollout_finish(*, rollout_id: int, now: datetime | None = None) -> Rollout:
     """The final step: every position of the scope must carry the stamp in force; positions
     that do not (added or left behind meanwhile) are re-margined here, then it is checked again."""
     now = now or timezone.now()
+    symbols = Rollout.objects.filter(pk=rollout_id).values_list("symbols", flat=True).first()
+    if symbols is None:
+        raise NotFound(f"no rollout {rollout_id}")
+    # the subjects before the rollout row, as activation takes them (subject, then the running
+    # rollouts it supersedes): the other order could deadlock with it
+    _scope_share_lock(symbols)
     rollout = Rollout.objects.select_for_update().get(pk=rollout_id)
     if rollout.state != R.RUNNING:
         return rollout
     pending = rollout.chunks.filter(done_at__isnull=True).count()
     if pending:
         return rollout  # a chunk is still on its way; its completion calls us again
-    _scope_share_lock(rollout.symbols)
     stale = positions_stale(symbols=rollout.symbols)
     if stale:
         result = chunk_remargin(first_id=stale[0], last_id=stale[-1], ids=stale,
