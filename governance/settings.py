@@ -151,6 +151,9 @@ CELERY_BEAT_SCHEDULE = {
 # An impact preview is recomputed when its book has moved by more than this share (positions,
 # entry notional, any mark) or the parameters in force changed.
 IMPACT_PREVIEW_TOLERANCE = os.environ.get("IMPACT_PREVIEW_TOLERANCE", "0.05")
+# A preview still pending this long after it was requested is sent to a worker again (a lost
+# message); a preview of the 1M-position bench book takes ~25 s.
+IMPACT_PREVIEW_RESEND_SECONDS = float(os.environ.get("IMPACT_PREVIEW_RESEND_SECONDS", "600"))
 # Positions per rollout chunk: one SQL statement and one task each.
 # Each chunk also costs ~45 ms outside its statement (locks, terms, key checks, numbering, commit):
 # at 50,000 a 1M-position rollout is 20 chunks, 13% faster than 50 of 20,000 (bench/rollout.py).

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Iterable, Iterator
 
@@ -264,11 +264,17 @@ def impact_preview_request(*, version: ParameterVersion, now: datetime | None = 
     same content still waiting is reused rather than doubled."""
     now = now or timezone.now()
     _previewable_check(version)
-    waiting = ImpactPreview.objects.filter(version=version, content_hash=version.content_hash,
-                                           state=ImpactPreview.State.PENDING).first()
+    waiting = ImpactPreview.objects.select_for_update().filter(
+        version=version, content_hash=version.content_hash, state=ImpactPreview.State.PENDING).first()
     if waiting is not None:
-        return waiting
-    preview = ImpactPreview.objects.create(version=version, content_hash=version.content_hash, requested_at=now)
+        if waiting.requested_at > now - timedelta(seconds=settings.IMPACT_PREVIEW_RESEND_SECONDS):
+            return waiting
+        # waited too long: its message was lost, or a worker died with it; sent again
+        preview = waiting
+        preview.requested_at = now
+        preview.save(update_fields=["requested_at"])
+    else:
+        preview = ImpactPreview.objects.create(version=version, content_hash=version.content_hash, requested_at=now)
     transaction.on_commit(lambda: _dispatch(preview.pk))
     return preview
 
@@ -295,6 +301,18 @@ def impact_preview_run(*, preview_id: int, now: datetime | None = None) -> Impac
     return preview
 
 
+@transaction.atomic
+def impact_preview_fail(*, preview_id: int, error: str, now: datetime | None = None) -> ImpactPreview | None:
+    """Record that computing a pending preview failed for good (the worker gave up), so the
+    approval page says so rather than "computing" for ever."""
+    preview = ImpactPreview.objects.select_for_update().filter(pk=preview_id).first()
+    if preview is None or preview.state != ImpactPreview.State.PENDING:
+        return preview
+    preview.state, preview.computed_at, preview.error = ImpactPreview.State.FAILED, now or timezone.now(), error
+    preview.save(update_fields=["state", "computed_at", "error"])
+    return preview
+
+
 def impact_preview_compute(*, version: ParameterVersion, now: datetime | None = None) -> ImpactPreview:
     """Compute and store a preview of `version` here and now (commands, the benchmark)."""
     now = now or timezone.now()
@@ -307,11 +325,17 @@ def impact_preview_compute(*, version: ParameterVersion, now: datetime | None = 
 
 def impact_previews_refresh(*, now: datetime | None = None) -> list[ImpactPreview]:
     """The periodic safety net: request a preview for every version awaiting a decision that
-    has none for its content, or whose book has moved materially since."""
+    has none for its content, or whose book has moved materially since, and send again a
+    request left pending too long."""
+    now = now or timezone.now()
+    lost = set(ImpactPreview.objects.filter(
+        state=ImpactPreview.State.PENDING, version__state__in=PREVIEWABLE, content_hash=F("version__content_hash"),
+        requested_at__lte=now - timedelta(seconds=settings.IMPACT_PREVIEW_RESEND_SECONDS)
+    ).values_list("version_id", flat=True))
     requested = []
     for version in ParameterVersion.objects.filter(state__in=PREVIEWABLE).select_related("subject"):
-        latest = impact_preview_latest(version=version)
-        if latest.state in ("none", "stale") and version_data(version) is not None:
+        due = version.pk in lost or impact_preview_latest(version=version).state in ("none", "stale")
+        if due and version_data(version) is not None:
             requested.append(impact_preview_request(version=version, now=now))
     return requested
 

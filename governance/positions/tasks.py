@@ -5,10 +5,10 @@ redelivery, never a lost or doubled update or event.
 """
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
-from governance.positions.impact import impact_preview_run, impact_previews_refresh
+from governance.positions.impact import impact_preview_fail, impact_preview_run, impact_previews_refresh
 from governance.positions.services import rollout_chunk_apply, rollout_finish, rollouts_resume
 
 TRANSIENT = (OperationalError, InterfaceError)  # includes deadlocks and serialization failures
@@ -32,8 +32,17 @@ def rollouts_resume_task() -> int:
     return rollouts_resume()
 
 
-@shared_task(name="positions.impact_preview_run", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True,
-             max_retries=5)
+class _PreviewTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        """Given up (an error no retry cures, or the retries spent): the preview says so."""
+        preview_id = kwargs.get("preview_id", args[0] if args else None)
+        if preview_id is not None:
+            impact_preview_fail(preview_id=preview_id, error=f"the worker could not compute it: "
+                                                             f"{type(exc).__name__}: {exc}"[:2000])
+
+
+@shared_task(name="positions.impact_preview_run", base=_PreviewTask, acks_late=True, autoretry_for=TRANSIENT,
+             retry_backoff=True, max_retries=5)
 def impact_preview_run_task(preview_id: int) -> str:
     return impact_preview_run(preview_id=preview_id).state
 

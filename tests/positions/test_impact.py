@@ -6,7 +6,7 @@ import pytest
 
 from governance.errors import InvalidTransition
 from governance.parameters import services as parameter_services
-from governance.positions import impact, services
+from governance.positions import impact, services, tasks
 from governance.positions.models import ImpactPreview
 from tests.parameters.conftest import contract_text, edit, exchange_text
 from tests.parameters.factories import UserFactory
@@ -124,6 +124,32 @@ def test_a_pending_request_is_reused_not_doubled(book, analyst):
     assert impact.impact_preview_run(preview_id=first.pk).state == "done"
     assert impact.impact_preview_run(preview_id=first.pk).computed_at == first.__class__.objects.get(
         pk=first.pk).computed_at  # a second run leaves it as it is
+
+
+def test_a_request_left_pending_too_long_is_sent_again_by_the_refresh(book, committed, analyst, settings):
+    version = parameter_services.version_draft_create(actor=analyst, yaml_text=TIGHTER, rationale="Tighter.")
+    version = parameter_services.version_submit(actor=analyst, version=version)  # its request never sent
+    pending = ImpactPreview.objects.get(version=version)
+    wait = timedelta(seconds=settings.IMPACT_PREVIEW_RESEND_SECONDS)
+    assert committed(impact.impact_previews_refresh, now=pending.requested_at + wait - timedelta(seconds=1)) == []
+    assert committed(impact.impact_previews_refresh, now=pending.requested_at + wait) == [pending]
+    assert list(ImpactPreview.objects.filter(version=version).values_list("pk", "state", "requested_at")) == [
+        (pending.pk, "done", pending.requested_at + wait)]
+
+
+def test_a_preview_the_worker_gives_up_on_says_why(book, analyst, monkeypatch):
+    version = parameter_services.version_draft_create(actor=analyst, yaml_text=TIGHTER, rationale="Tighter.")
+    version = parameter_services.version_submit(actor=analyst, version=version)
+    pending = ImpactPreview.objects.get(version=version)
+
+    def broken(**kwargs):
+        raise ValueError("no such thing")
+
+    monkeypatch.setattr(tasks, "impact_preview_run", broken)
+    assert tasks.impact_preview_run_task.apply(args=(pending.pk,), throw=False).state == "FAILURE"
+    status = impact.impact_preview_latest(version=version)
+    assert (status.state, status.preview.error) == (
+        "failed", "the worker could not compute it: ValueError: no such thing")
 
 
 def test_the_approval_page_shows_the_preview(book, committed, analyst, client):
