@@ -276,10 +276,20 @@ def _decimal(row: dict, key: str, where: str, errors: list, *, model: type[model
         errors.append({"path": f"{where}.{key}",
                        "message": f"too large, at most {whole} digits before the decimal point: {value}"})
         return None
-    if number.normalize().as_tuple().exponent < -places:
+    if _places(number) > places:
         errors.append({"path": f"{where}.{key}", "message": f"more than {places} decimal places: {value}"})
         return None
     return number
+
+
+def _places(number: Decimal) -> int:
+    """Decimal places that count (trailing zeros do not), exactly: normalize() would round to
+    the context's 28 digits first, and let a longer number through to be rounded by the database."""
+    if not number:
+        return 0
+    sign, digits, exponent = number.as_tuple()
+    significant = "".join(map(str, digits)).rstrip("0")
+    return max(0, -(exponent + len(digits) - len(significant)))
 
 
 def _known_symbols() -> set[str]:

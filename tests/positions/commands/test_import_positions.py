@@ -92,6 +92,13 @@ CSV_CASES = [
                  ["book.csv:2: quantity: too large, at most 20 digits before the decimal point: 1e30",
                   "book.csv:2: entry_price: more than 18 decimal places: 60000.1234567890123456789"],
                  id="beyond-the-columns"),
+    # longer than Python's 28-digit context: counted exactly, not rounded first
+    pytest.param(HEADER + "A1,BTCUSDT,long,1,99999999999999999999.9999999999999999999,1e-1000000\n"
+                          "A2,BTCUSDT,long,12345678901.1234567890123456789,60000,30000.000000000000000000000\n",
+                 ["book.csv:2: entry_price: more than 18 decimal places: 99999999999999999999.9999999999999999999",
+                  "book.csv:2: isolated_margin: more than 18 decimal places: 1e-1000000",
+                  "book.csv:3: quantity: more than 18 decimal places: 12345678901.1234567890123456789"],
+                 id="beyond-the-context"),
     pytest.param("account,symbol,side,quantity,entry_price\nA1,BTCUSDT,long,10,60000\n",
                  ["book.csv:1: missing column(s): isolated_margin"], id="missing-column"),
     pytest.param("account,symbol,side,qty,entry_price,isolated_margin\n",
