@@ -221,7 +221,7 @@ class MarketDataRowSerializer(serializers.Serializer):
     mark_price = serializers.CharField(help_text="decimal string (or integer), > 0")
     realized_volatility = serializers.CharField(required=False, allow_null=True,
                                                 help_text="decimal string (or integer), >= 0; picks the "
-                                                          "volatility band")
+                                                          "volatility band; absent: the last known one stays")
 
 
 class Rows(serializers.ListField):

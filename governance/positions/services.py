@@ -369,8 +369,9 @@ def positions_remargin(*, ids: list[int], symbols: list[str], now: datetime) -> 
 
 @transaction.atomic
 def market_data_upsert(*, rows: list[dict[str, Any]], now: datetime | None = None) -> list[Rollout]:
-    """Mark prices and realized volatility per contract, all rows or none. A contract whose mark
-    or volatility band changed gets its positions re-margined by a rollout."""
+    """Mark prices and realized volatility per contract, all rows or none. A row without
+    volatility keeps the contract's last known one. A contract whose mark or volatility band
+    changed gets its positions re-margined by a rollout."""
     now = now or timezone.now()
     known, errors, clean = _known_symbols(), [], []
     for i, row in enumerate(rows):
@@ -392,9 +393,14 @@ def market_data_upsert(*, rows: list[dict[str, Any]], now: datetime | None = Non
     symbols = sorted({c[0] for c in clean})
     bands_before = {s: t.band for s, t in terms_current(symbols=symbols).items()}
     before = {m.symbol: m for m in MarketData.objects.filter(symbol__in=symbols)}
-    MarketData.objects.bulk_create([MarketData(symbol=s, mark_price=m, realized_volatility=v, updated_at=now)
-                                    for s, m, v in clean], update_conflicts=True, unique_fields=["symbol"],
-                                   update_fields=["mark_price", "realized_volatility", "updated_at"])
+    # a row without volatility keeps the last known one: a mark-only feed must not drop the
+    # contract to its lowest band (and lower its margins)
+    for with_volatility in (True, False):
+        MarketData.objects.bulk_create(
+            [MarketData(symbol=s, mark_price=m, realized_volatility=v, updated_at=now)
+             for s, m, v in clean if (v is not None) == with_volatility],
+            update_conflicts=True, unique_fields=["symbol"],
+            update_fields=["mark_price", *(["realized_volatility"] if with_volatility else []), "updated_at"])
     bands_after = {s: t.band for s, t in terms_current(symbols=symbols).items()}
     band_changed = sorted(s for s in symbols if bands_before.get(s) != bands_after.get(s))
     mark_changed = sorted(s for s, m, _ in clean if s not in band_changed and

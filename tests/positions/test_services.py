@@ -7,7 +7,7 @@ from governance.errors import ValidationFailed
 from governance.parameters import services as parameter_services
 from governance.parameters.models import ParameterVersion
 from governance.positions import services
-from governance.positions.models import MarginEvent, Position, Rollout
+from governance.positions.models import MarginEvent, MarketData, Position, Rollout
 from governance.positions.selectors import margin_events_after
 from tests.parameters.conftest import approve_all, contract_text, edit
 from tests.parameters.factories import UserFactory
@@ -182,6 +182,19 @@ def test_a_volatility_band_change_starts_a_rollout_of_that_contract(active_rules
     assert [(r.trigger, r.symbols) for r in rollouts] == [("volatility_band", ["BTCUSDT"])]
     btc = position()
     assert (btc.volatility_band > 1, btc.multiplier > 1) == (True, True)
+
+
+def test_a_mark_without_volatility_keeps_the_last_known_volatility_and_band(active_rules, committed):
+    committed(services.positions_upsert, rows=[row("A1")])
+    committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60000",
+                                                  "realized_volatility": "0.9"}])
+    band = position().volatility_band
+    rollouts = committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "61000"},
+                                                            {"symbol": "ETHUSDT", "mark_price": "3000"}])
+    assert [(r.trigger, r.symbols) for r in rollouts] == [("mark_price", ["BTCUSDT", "ETHUSDT"])]
+    assert dict(MarketData.objects.values_list("symbol", "realized_volatility")) == {
+        "BTCUSDT": D("0.9"), "ETHUSDT": None}
+    assert (band > 1, position().volatility_band) == (True, band)
 
 
 def test_the_event_feed_reads_in_order_with_a_cursor(active_rules, committed):
