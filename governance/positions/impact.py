@@ -6,7 +6,7 @@ force, "after" with the version in their place. So the difference is the paramet
 alone, not a mark price that moved since the positions were last re-margined.
 
 A preview is stored with the version's content hash and a fingerprint of the book (positions,
-entry notional, marks, versions in force). A preview of other content is never shown as the
+entry notional, marks, volatility bands, versions in force). A preview of other content is never shown as the
 version's; one whose book has since moved materially (`IMPACT_PREVIEW_TOLERANCE`) is
 recomputed by the periodic refresh.
 """
@@ -74,14 +74,16 @@ def preview_scope(version: ParameterVersion) -> list[str]:
 
 def book_fingerprint(*, symbols: list[str]) -> dict:
     """What a preview depends on, besides the version: the versions in force over the scope,
-    the positions (count and entry notional) and the marks."""
+    the volatility bands, the positions (count and entry notional) and the marks."""
     versions = dict(ParameterVersion.objects.filter(state=VersionState.ACTIVE, subject__key__in=[
         *symbols, Subject.EXCHANGE_KEY]).values_list("subject__key", "pk"))
     book = Position.objects.filter(symbol__in=symbols).aggregate(
         positions=Count("id"), notional=Sum(F("quantity") * F("entry_price"),
                                             output_field=DecimalField(max_digits=76, decimal_places=36)))
     marks = dict(MarketData.objects.filter(symbol__in=symbols).values_list("symbol", "mark_price"))
-    return {"versions": {k: versions[k] for k in sorted(versions)}, "positions": book["positions"],
+    bands = {s: t.band for s, t in terms_current(symbols=symbols).items()}
+    return {"versions": {k: versions[k] for k in sorted(versions)}, "bands": {s: bands[s] for s in sorted(bands)},
+            "positions": book["positions"],
             "entry_notional": decimal_text(Decimal(book["notional"] or 0)),
             "marks": {s: decimal_text(marks[s]) for s in sorted(marks)}}
 
@@ -98,6 +100,10 @@ def fingerprint_moves(old: dict, new: dict, *, tolerance: Decimal | None = None)
     moves = []
     if old.get("versions") != new.get("versions"):
         moves.append("the parameters in force changed")
+    old_bands = old.get("bands", new["bands"])  # a fingerprint stored before bands were: no move
+    for symbol, band in new["bands"].items():
+        if old_bands.get(symbol) != band:
+            moves.append(f"{symbol} volatility band {old_bands.get(symbol, 'none')} -> {band}")
     if _relative(Decimal(old.get("positions", 0)), Decimal(new["positions"])) > tolerance:
         moves.append(f"positions {old.get('positions', 0)} -> {new['positions']}")
     if _relative(Decimal(old.get("entry_notional", "0")), Decimal(new["entry_notional"])) > tolerance:

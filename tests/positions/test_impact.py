@@ -105,6 +105,16 @@ def test_a_change_of_the_parameters_in_force_makes_a_preview_stale(book, committ
     assert impact.impact_preview_latest(version=version).moves == ("the parameters in force changed",)
 
 
+def test_a_change_of_volatility_band_makes_a_preview_stale(book, committed, analyst):
+    committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60000"}])
+    version = submitted(committed, analyst)
+    assert impact.impact_preview_latest(version=version).preview.fingerprint["bands"] == {"BTCUSDT": 1}
+    committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60000",
+                                                  "realized_volatility": "0.9"}])
+    stale = impact.impact_preview_latest(version=version)
+    assert (stale.state, stale.moves) == ("stale", ("BTCUSDT volatility band 1 -> 2",))
+
+
 def test_only_a_version_awaiting_a_decision_is_previewed(book, analyst):
     draft = parameter_services.version_draft_create(actor=analyst, yaml_text=TIGHTER, rationale="Tighter.")
     with pytest.raises(InvalidTransition) as error:
