@@ -35,7 +35,18 @@ from governance.positions.terms import ContractTerms, terms_current
 
 PREVIEWABLE = (VersionState.SUBMITTED, VersionState.APPROVED, VersionState.SCHEDULED)
 NO_PARAMETERS = "no_parameters"
-_RANK = {"healthy": 0, "margin_call": 1, "liquidatable": 2}
+# Worse is higher. Beyond the last tier the schedule cannot margin a position at all: the
+# worst. A position without parameters (before its contract's first version) has no status
+# to compare: such a transition is neither worse nor better.
+_RANK = {"healthy": 0, "margin_call": 1, "liquidatable": 2, "beyond_tiers": 3}
+
+
+def _worse(before: str, after: str) -> bool:
+    return before in _RANK and after in _RANK and _RANK[after] > _RANK[before]
+
+
+def _better(before: str, after: str) -> bool:
+    return before in _RANK and after in _RANK and _RANK[after] < _RANK[before]
 TOP_ACCOUNTS = 10
 # How far the liquidation price moved towards (+) or away from (-) the mark, as a share of the mark.
 MOVE_BUCKETS = ((Decimal("-0.05"), "away by more than 5%"), (Decimal("-0.01"), "away by 1% to 5%"),
@@ -174,26 +185,32 @@ def _quantile(ordered: list[Decimal], q: Decimal) -> str | None:
 
 def impact_summarize(rows: Iterable[ImpactRow], *, symbols: list[str]) -> dict:
     """Transitions by status, totals of initial and maintenance margin, the most affected
-    accounts and the distribution of liquidation-price moves; every amount exact."""
+    accounts and the distribution of liquidation-price moves; every amount exact.
+
+    Margins are compared like for like: the totals and the accounts' changes are over the
+    positions margined on both sides; those without margin on one side (beyond the last tier,
+    or no parameters yet) are counted apart, in `margins_left_out`."""
     transitions: Counter = Counter()
     totals = {"im_before": Decimal(0), "im_after": Decimal(0), "mm_before": Decimal(0), "mm_after": Decimal(0)}
     accounts: dict[int, list] = defaultdict(lambda: [0, Decimal(0), Decimal(0), 0])
     buckets: Counter = Counter()
     moves: list[Decimal] = []
-    count = 0
+    count = left_out = 0
     for row in rows:
         count += 1
         transitions[(row.status_before, row.status_after)] += 1
-        im_b, im_a, mm_b, mm_a = (row.im_before or 0, row.im_after or 0, row.mm_before or 0, row.mm_after or 0)
-        totals["im_before"] += im_b
-        totals["im_after"] += im_a
-        totals["mm_before"] += mm_b
-        totals["mm_after"] += mm_a
         account = accounts[row.account_id]
         account[0] += 1
-        account[1] += mm_a - mm_b
-        account[2] += im_a - im_b
-        if _RANK.get(row.status_after, 3) > _RANK.get(row.status_before, 3):
+        if row.mm_before is None or row.mm_after is None:
+            left_out += 1
+        else:
+            totals["im_before"] += row.im_before
+            totals["im_after"] += row.im_after
+            totals["mm_before"] += row.mm_before
+            totals["mm_after"] += row.mm_after
+            account[1] += row.mm_after - row.mm_before
+            account[2] += row.im_after - row.im_before
+        if _worse(row.status_before, row.status_after):
             account[3] += 1
         move = _move(row)
         if move is None:
@@ -210,8 +227,9 @@ def impact_summarize(rows: Iterable[ImpactRow], *, symbols: list[str]) -> dict:
         "symbols": symbols,
         "positions": count,
         "transitions": [{"from": a, "to": b, "positions": n} for (a, b), n in sorted(transitions.items())],
-        "worsened": sum(n for (a, b), n in transitions.items() if _RANK.get(b, 3) > _RANK.get(a, 3)),
-        "improved": sum(n for (a, b), n in transitions.items() if _RANK.get(b, 3) < _RANK.get(a, 3)),
+        "worsened": sum(n for (a, b), n in transitions.items() if _worse(a, b)),
+        "improved": sum(n for (a, b), n in transitions.items() if _better(a, b)),
+        "margins_left_out": left_out,
         "initial_margin": {"before": decimal_text(totals["im_before"]), "after": decimal_text(totals["im_after"]),
                            "change": decimal_text(totals["im_after"] - totals["im_before"])},
         "maintenance_margin": {"before": decimal_text(totals["mm_before"]), "after": decimal_text(totals["mm_after"]),

@@ -50,6 +50,7 @@ def test_submitting_computes_the_preview_of_what_activation_would_do(book, commi
                         {"from": "margin_call", "to": "liquidatable", "positions": 1}],
         "worsened": 2,
         "improved": 0,
+        "margins_left_out": 0,
         "initial_margin": {"before": "18000", "after": "18000", "change": "0"},
         "maintenance_margin": {"before": "8850", "after": "9675", "change": "825"},
         "accounts": [{"account": "A1", "positions": 1, "maintenance_margin_change": "275",
@@ -64,6 +65,26 @@ def test_submitting_computes_the_preview_of_what_activation_would_do(book, commi
     }
     assert status.preview.fingerprint["positions"] == 3
     assert status.preview.fingerprint["entry_notional"] == "1800000"
+
+
+def test_margins_are_compared_over_positions_margined_on_both_sides(db):
+    def one(account, before, after, im, mm):
+        return impact.ImpactRow(account, "long", D("100"), before, after, *(x and D(x) for x in (*im, *mm)),
+                                D("90"), D("90"))
+
+    rows = [one(1, "healthy", "healthy", ("10", "11"), ("5", "6")),
+            one(2, "healthy", "beyond_tiers", ("100", None), ("50", None)),  # the last cap lowered below it
+            one(3, "no_parameters", "liquidatable", (None, "20"), (None, "10"))]  # a first version
+    result = impact.impact_summarize(rows, symbols=["BTCUSDT"])
+    assert {k: result[k] for k in ("worsened", "improved", "margins_left_out", "initial_margin",
+                                   "maintenance_margin", "accounts")} == {
+        "worsened": 1, "improved": 0, "margins_left_out": 2,
+        "initial_margin": {"before": "10", "after": "11", "change": "1"},
+        "maintenance_margin": {"before": "5", "after": "6", "change": "1"},
+        "accounts": [{"account": "1", "positions": 1, "maintenance_margin_change": "1",
+                      "initial_margin_change": "1", "worsened": 0},
+                     {"account": "2", "positions": 1, "maintenance_margin_change": "0",
+                      "initial_margin_change": "0", "worsened": 1}]}
 
 
 def test_an_exchange_wide_version_previews_every_contract(book, committed, analyst):
