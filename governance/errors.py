@@ -47,3 +47,9 @@ class StaleVersion(DomainError):
 
 class PolicyViolation(DomainError):
     code, http_status = "policy_violation", 422
+
+
+class Busy(DomainError):
+    """Concurrent writers kept colliding (PostgreSQL broke a deadlock): nothing was written."""
+
+    code, http_status = "busy", 503

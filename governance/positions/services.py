@@ -21,6 +21,7 @@ from governance.parameters.models import ParameterVersion, Subject
 from governance.positions.models import Account, MarketData, Position, Rollout, RolloutChunk
 from governance.positions.remargin import ChunkResult, chunk_remargin
 from governance.positions.terms import terms_current
+from governance.transactions import conflict_retry
 
 R = Rollout.State
 
@@ -306,6 +307,7 @@ def _fail_if(errors: list[dict], what: str) -> None:
                                f"{errors[0]['message']}; nothing was written", details=errors)
 
 
+@conflict_retry()
 @transaction.atomic
 def positions_upsert(*, rows: list[dict[str, Any]], now: datetime | None = None) -> UpsertResult:
     """Insert or update positions by (account, symbol), all rows or none, then re-margin them.
@@ -340,7 +342,11 @@ def positions_upsert(*, rows: list[dict[str, Any]], now: datetime | None = None)
     codes = sorted({c[0] for c in clean})
     Account.objects.bulk_create([Account(code=c) for c in codes], ignore_conflicts=True)
     account_ids = dict(Account.objects.filter(code__in=codes).values_list("code", "id"))
-    existing = set(Position.objects.filter(account_id__in=account_ids.values()).values_list("account_id", "symbol"))
+    # rows of existing positions in id order, as a chunk's UPDATE locks them, then the new ones
+    existing_ids = dict(((acc, sym), pk) for pk, acc, sym in Position.objects.filter(
+        account_id__in=account_ids.values(), symbol__in={c[1] for c in clean}).values_list("id", "account_id", "symbol"))
+    existing = set(existing_ids)
+    clean.sort(key=lambda c: existing_ids.get((account_ids[c[0]], c[1]), float("inf")))  # stable: new in order
     objs = [Position(account_id=account_ids[a], symbol=s, side=side, quantity=q, entry_price=ep, isolated_margin=wb,
                      updated_at=now) for a, s, side, q, ep, wb in clean]
     Position.objects.bulk_create(objs, batch_size=5000, update_conflicts=True, unique_fields=["account", "symbol"],
@@ -367,6 +373,7 @@ def positions_remargin(*, ids: list[int], symbols: list[str], now: datetime) -> 
         chunk_remargin(first_id=part[0], last_id=part[-1], ids=part, terms=terms, rollout_id=None, now=now)
 
 
+@conflict_retry()
 @transaction.atomic
 def market_data_upsert(*, rows: list[dict[str, Any]], now: datetime | None = None) -> list[Rollout]:
     """Mark prices and realized volatility per contract, all rows or none. A row without
