@@ -143,6 +143,12 @@ def _scope_share_lock(symbols: list[str]) -> None:
                        [[*symbols, Subject.EXCHANGE_KEY]])
 
 
+def rollout_chunk_attempt_count(*, chunk_id: int) -> None:
+    """Count a delivery of a chunk not yet done, in a transaction of its own: an attempt that
+    fails or whose worker is killed rolls its work back, not its count."""
+    RolloutChunk.objects.filter(pk=chunk_id, done_at__isnull=True).update(attempts=F("attempts") + 1)
+
+
 @transaction.atomic
 def rollout_chunk_apply(*, chunk_id: int, now: datetime | None = None) -> ChunkResult | None:
     """Re-margin one chunk with the parameters in force now. Idempotent: a chunk already done,
@@ -161,8 +167,7 @@ def rollout_chunk_apply(*, chunk_id: int, now: datetime | None = None) -> ChunkR
     result = chunk_remargin(first_id=chunk.first_id, last_id=chunk.last_id,
                             terms=terms_current(symbols=symbols), rollout_id=rollout.pk, now=now)
     chunk.done_at, chunk.positions, chunk.events = now, result.positions, result.events
-    chunk.attempts = F("attempts") + 1
-    chunk.save(update_fields=["done_at", "positions", "events", "attempts"])
+    chunk.save(update_fields=["done_at", "positions", "events"])
     Rollout.objects.filter(pk=rollout.pk).update(chunks_done=F("chunks_done") + 1,
                                                  positions_done=F("positions_done") + result.positions,
                                                  events=F("events") + result.events)

@@ -9,7 +9,8 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
 from governance.positions.impact import impact_preview_fail, impact_preview_run, impact_previews_refresh
-from governance.positions.services import rollout_chunk_apply, rollout_finish, rollouts_resume
+from governance.positions.services import (rollout_chunk_apply, rollout_chunk_attempt_count, rollout_finish,
+                                             rollouts_resume)
 
 TRANSIENT = (OperationalError, InterfaceError)  # includes deadlocks and serialization failures
 
@@ -17,6 +18,7 @@ TRANSIENT = (OperationalError, InterfaceError)  # includes deadlocks and seriali
 @shared_task(name="positions.rollout_chunk_apply", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True,
              retry_backoff_max=30, max_retries=8)
 def rollout_chunk_apply_task(chunk_id: int) -> int | None:
+    rollout_chunk_attempt_count(chunk_id=chunk_id)
     result = rollout_chunk_apply(chunk_id=chunk_id)
     return None if result is None else result.positions
 

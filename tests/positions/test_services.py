@@ -6,7 +6,7 @@ import pytest
 from governance.errors import ValidationFailed
 from governance.parameters import services as parameter_services
 from governance.parameters.models import ParameterVersion
-from governance.positions import services
+from governance.positions import services, tasks
 from governance.positions.models import MarginEvent, MarketData, Position, Rollout
 from governance.positions.selectors import margin_events_after
 from tests.parameters.conftest import approve_all, contract_text, edit
@@ -161,6 +161,16 @@ def test_a_chain_of_superseding_rollouts_carries_only_the_work_left(active_rules
     assert (middle.state, middle.superseded_by_id, newest.state, newest.positions_done) == (
         "superseded", newest.pk, "completed", 4)
     assert set(Position.objects.values_list("rollout_id", flat=True)) == {newest.pk}
+
+
+def test_a_chunk_counts_every_delivery_that_started_on_it(active_rules, committed):
+    committed(services.positions_upsert, rows=[row("A1")])
+    chunk = services.rollout_start(trigger="manual", symbols=["BTCUSDT"]).chunks.get()  # not dispatched
+    services.rollout_chunk_attempt_count(chunk_id=chunk.pk)  # a worker killed mid-chunk: its work rolled back
+    tasks.rollout_chunk_apply_task.apply(args=(chunk.pk,))  # the redelivery
+    tasks.rollout_chunk_apply_task.apply(args=(chunk.pk,))  # a duplicate, once the chunk is done: not counted
+    chunk.refresh_from_db()
+    assert (chunk.attempts, chunk.positions, chunk.done_at is not None) == (2, 1, True)
 
 
 def test_the_final_step_re_margins_positions_left_with_an_old_stamp(active_rules, committed):
