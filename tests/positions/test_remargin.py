@@ -24,16 +24,27 @@ COLUMNS = ("notional", "tier", "initial_margin", "maintenance_margin", "margin_b
            "liquidation_price", "status", "contract_version_id", "exchange_version_id", "volatility_band", "multiplier")
 
 
+# Marks that divide every cap exactly (powers of 2 and 5), so a quantity can put the notional
+# at the mark exactly on a cap; SOLUSDT has no mark: its notional is at the entry price.
+MARKS = {"BTCUSDT": D("62500"), "ETHUSDT": D("3125"), "1000PEPEUSDT": D("0.0125"), "SOLUSDT": None}
+
+
 def book(rng: random.Random, terms, count: int) -> list[dict]:
     rows = []
     for i in range(count):
         symbol = rng.choice(list(SYMBOLS))
-        schedule, price = terms[symbol].schedule, SYMBOLS[symbol]
+        schedule, price, mark = terms[symbol].schedule, SYMBOLS[symbol], MARKS[symbol]
+        size = terms[symbol].contract_size
         tier = rng.choice(schedule)
-        if i % 5 == 0:
-            # exactly at a cap: quantity k at price cap / k
+        side = rng.choice(["long", "short"])
+        if i % 5 == 0 and mark is not None:
+            # the notional at the mark exactly at a cap, from any entry price
+            quantity = tier.cap / (mark * size)
+            entry = price * D(rng.randint(900, 1100)) / 1000
+        elif i % 5 == 0:
+            # exactly at a cap at the entry price: quantity k at price cap / k
             k = rng.choice([1, 2, 4, 5, 8, 10, 16, 20, 25, 40, 50, 100])
-            entry = tier.cap / k
+            entry = tier.cap / (k * size)
             quantity = D(k)
         else:
             entry = price * D(rng.randint(900, 1100)) / 1000
@@ -43,8 +54,15 @@ def book(rng: random.Random, terms, count: int) -> list[dict]:
                 quantity = (schedule[-1].cap / entry).quantize(D("0.001"), rounding="ROUND_FLOOR")
         leverage = D(rng.choice([1, 2, 3, 5, 10, 20, 50, 75, 100, 125, 150]))
         margin = (quantity * entry / leverage).quantize(D("0.01"))
-        rows.append({"account": f"acct-{i}", "symbol": symbol, "side": rng.choice(["long", "short"]),
-                     "quantity": str(quantity), "entry_price": str(entry.normalize()), "isolated_margin": str(margin)})
+        if i % 7 == 3:
+            # the margin that puts the liquidation price exactly at a tier's cap: the surplus
+            # there is zero, the tie the liquidation tier's search must break as the engine does
+            at, q = rng.choice(schedule), quantity * size
+            mmr, cum = at.maintenance_margin_rate, at.maintenance_amount
+            exact = q * entry - at.cap * (1 - mmr) - cum if side == "long" else at.cap * (1 + mmr) - cum - q * entry
+            margin = exact if exact >= 0 else margin
+        rows.append({"account": f"acct-{i}", "symbol": symbol, "side": side, "quantity": str(quantity.normalize()),
+                     "entry_price": str(entry.normalize()), "isolated_margin": str(margin)})
     return rows
 
 
@@ -53,9 +71,9 @@ def test_sql_and_engine_agree_on_thousands_of_positions(active_rules, django_cap
     rng = random.Random(20261125)
     with django_capture_on_commit_callbacks(execute=True):
         services.market_data_upsert(rows=[
-            {"symbol": "BTCUSDT", "mark_price": "59000", "realized_volatility": "0.9"},  # band 2 or more
-            {"symbol": "ETHUSDT", "mark_price": "3050"},
-            {"symbol": "1000PEPEUSDT", "mark_price": "0.0131", "realized_volatility": "1.5"},
+            {"symbol": "BTCUSDT", "mark_price": str(MARKS["BTCUSDT"]), "realized_volatility": "0.9"},  # band 2
+            {"symbol": "ETHUSDT", "mark_price": str(MARKS["ETHUSDT"])},
+            {"symbol": "1000PEPEUSDT", "mark_price": str(MARKS["1000PEPEUSDT"]), "realized_volatility": "1.5"},
         ])
     terms = terms_current(symbols=list(SYMBOLS))
     assert terms["BTCUSDT"].band > 1 and terms["1000PEPEUSDT"].multiplier > 1
@@ -63,16 +81,24 @@ def test_sql_and_engine_agree_on_thousands_of_positions(active_rules, django_cap
     with django_capture_on_commit_callbacks(execute=True):
         services.positions_upsert(rows=rows)
 
-    marks = {"BTCUSDT": D("59000"), "ETHUSDT": D("3050"), "1000PEPEUSDT": D("0.0131"), "SOLUSDT": None}
-    statuses, mismatches = set(), []
+    marks = MARKS
+    statuses, mismatches, at_cap, liq_at_cap = set(), [], 0, 0
     for position in Position.objects.values():
         expected = position_compute(position, terms[position["symbol"]], marks[position["symbol"]])
         got = {c: position[c] for c in COLUMNS}
         if got != expected:
             mismatches.append((position["id"], {c: (got[c], expected[c]) for c in COLUMNS if got[c] != expected[c]}))
         statuses.add(position["status"])
+        schedule = terms[position["symbol"]].schedule
+        at_cap += any(position["notional"] == t.cap for t in schedule)
+        liq_at_cap += position["liquidation_price"] is not None and any(
+            position["liquidation_price"] * position["quantity"] * terms[position["symbol"]].contract_size == t.cap
+            for t in schedule)
     assert mismatches == []
     assert statuses == {"healthy", "margin_call", "liquidatable", "beyond_tiers"}
+    # the boundaries are really in the book: notionals at the mark on a cap, liquidation prices on
+    # one (where the cap over the quantity falls on the tick: the price is rounded to it)
+    assert (at_cap > 700, liq_at_cap > 40) == (True, True), (at_cap, liq_at_cap)  # 801 and 52 with this seed
 
 
 @pytest.mark.postgres
