@@ -147,7 +147,8 @@ class FieldChangeSerializer(serializers.Serializer):
     old = serializers.JSONField(allow_null=True)
     new = serializers.JSONField(allow_null=True)
     relative_change = serializers.CharField(allow_null=True, help_text="(new - old) / old, " + DECIMAL)
-    parameter = serializers.CharField(allow_null=True, help_text="the guardrail the field falls under")
+    parameter = serializers.CharField(allow_null=True, help_text="the guardrail the field falls under; \"structure\": "
+                                      "none can compare it (contract size, tick size, ...)")
     direction = serializers.ChoiceField(choices=["tightening", "loosening", "neutral"])
     beyond_step = serializers.BooleanField()
 

@@ -11,6 +11,12 @@ minimum notice:
   largest kind of change): `approvals.loosening_beyond_step` and the notice;
 - otherwise `approvals.standard`; the notice applies only to loosening fields.
 Tightening is never step-bounded: it only protects the exchange.
+
+A changed field no guardrail covers is judged by what it is: words (description, rationale,
+references) and fields a guarded one already judges (a tier's floor is the cap below it, a
+group's multiplier and members are each contract's group multiplier) are neutral; anything else
+(contract size, tick size, settlement asset, a guarded field the policy has no guardrail for)
+changes what the numbers mean, and gets the strictest treatment, like a restructured table.
 """
 from __future__ import annotations
 
@@ -28,11 +34,17 @@ _GUARDED = [
     (re.compile(r"tiers\[\d+\]\.max_leverage"), "contract", "max_leverage"),
     (re.compile(r"tiers\[\d+\]\.cap"), "contract", "notional_cap"),
     (re.compile(r"volatility_bands\[\d+\]\.multiplier"), "contract", "volatility_multiplier"),
+    (re.compile(r"volatility_bands\[\d+\]\.min_volatility"), "contract", "volatility_threshold"),
     (re.compile(r"margin_call_threshold"), "contract", "margin_call_threshold"),
     (re.compile(r"global_multiplier"), "exchange", "global_multiplier"),
     (re.compile(r"group_multiplier_of\.[A-Z0-9]+"), "exchange", "group_multiplier"),
     (re.compile(r"default_margin_call_threshold"), "exchange", "default_margin_call_threshold"),
 ]
+
+
+_NEUTRAL = re.compile(r"schema|symbol|description|rationale|references(\[\d+\].*)?|tiers\[\d+\]\.floor"
+                      r"|groups(\[\d+\]\..*)?")
+STRUCTURE = "structure"  # the parameter of a change that no guardrail can compare
 
 
 def data_flatten(data: Any, prefix: str = "") -> dict[str, Any]:
@@ -100,10 +112,15 @@ def _relative(old: Any, new: Any) -> Decimal | None:
     return None
 
 
-def _judge(path: str, old: Any, new: Any, guardrail: Guardrail | None, parameter: str | None) -> FieldChange:
+def _judge(path: str, old: Any, new: Any, guardrail: Guardrail | None, parameter: str | None,
+           strictest_notice: int) -> FieldChange:
     relative = _relative(old, new)
-    if guardrail is None or parameter is None:
-        return FieldChange(path, old, new, relative, parameter)
+    if guardrail is None:
+        if parameter is None and _NEUTRAL.fullmatch(path):
+            return FieldChange(path, old, new, relative)
+        # not comparable by any guardrail: never a tightening, and the largest kind of change
+        return FieldChange(path, old, new, relative, parameter or STRUCTURE, LOOSENING, None, None, True,
+                           strictest_notice)
     if not isinstance(old, Decimal) or not isinstance(new, Decimal):
         # added or removed: no field-by-field comparison, the strictest treatment
         return FieldChange(path, old, new, relative, parameter, LOOSENING, None, guardrail.max_step, True,
@@ -124,6 +141,8 @@ def changes_assess(*, old: dict[str, Any] | None, new: dict[str, Any], policy: P
     if old is None:
         return Assessment((), rollback, policy.approvals.rollback if rollback else policy.approvals.standard, 0)
     before, after = _comparable(old), _comparable(new)
+    scope = "exchange" if new.get("schema") == "exchange/v1" else "contract"
+    strictest_notice = max((g.notice_hours for g in policy.guardrails.get(scope, {}).values()), default=0)
     changes = []
     for path in sorted(set(before) | set(after), key=_path_order):
         a, b = before.get(path), after.get(path)
@@ -134,7 +153,7 @@ def changes_assess(*, old: dict[str, Any] | None, new: dict[str, Any], policy: P
             if pattern.fullmatch(path):
                 parameter, guardrail = name, policy.guardrail(scope, name)
                 break
-        changes.append(_judge(path, a, b, guardrail, parameter))
+        changes.append(_judge(path, a, b, guardrail, parameter, strictest_notice))
     if rollback:
         return Assessment(tuple(changes), True, policy.approvals.rollback, 0)
     beyond = any(c.beyond_step for c in changes)

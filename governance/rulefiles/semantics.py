@@ -182,6 +182,8 @@ def contract_check(data: Any, report: Report, context: RuleContext, *, file_stem
                   [(("tiers", i, "cap"), _num(t, "cap")) for i, t in enumerate(tiers)])
     _bounds_check(report, policy, "contract", "volatility_multiplier",
                   [(("volatility_bands", i, "multiplier"), _num(b, "multiplier")) for i, b in enumerate(bands)])
+    _bounds_check(report, policy, "contract", "volatility_threshold",
+                  [(("volatility_bands", i, "min_volatility"), _num(b, "min_volatility")) for i, b in enumerate(bands)])
     _bounds_check(report, policy, "contract", "margin_call_threshold",
                   [(("margin_call_threshold",), _num(data, "margin_call_threshold"))])
 

@@ -126,7 +126,7 @@ def test_a_stale_version_must_be_rebased_and_loses_its_approvals(activate, analy
     v1 = activate(BTC)
     v2 = submitted(analyst, TIGHTER)
     services.version_approve(actor=carol, version=v2, content_hash=v2.content_hash)
-    v3 = services.version_submit(actor=analyst2, version=draft(analyst2, edit(BTC, "tick_size: 0.1", "tick_size: 0.5")))
+    v3 = services.version_submit(actor=analyst2, version=draft(analyst2, edit(BTC, "description: Bitcoin", "description: The Bitcoin")))
     services.version_activate(actor=alice, version=approve_all(v3, alice, bob))
     with pytest.raises(StaleVersion) as raised:
         services.version_approve(actor=alice, version=v2, content_hash=v2.content_hash)
@@ -190,7 +190,7 @@ def test_rejection_needs_a_reason_and_a_member_other_than_the_author(analyst, al
 def test_withdraw_by_author_and_cancel_by_committee(activate, analyst, analyst2, alice, bob):
     version = services.version_withdraw(actor=analyst, version=submitted(analyst), reason="Wrong table.")
     assert version.state == "withdrawn"
-    activate(edit(BTC, "tick_size: 0.1", "tick_size: 0.2"))
+    activate(edit(BTC, "description: Bitcoin", "description: The Bitcoin"))
     scheduled = approve_all(submitted(analyst, LOOSER_SMALL), alice, bob)
     with pytest.raises(PermissionDenied) as raised:
         services.version_withdraw(actor=analyst2, version=scheduled)
@@ -243,6 +243,32 @@ def test_the_emergency_path_cannot_loosen(activate, analyst, erin):
     with pytest.raises(PolicyViolation) as raised:
         services.version_emergency_activate(actor=erin, version=version, reason="Please.")
     assert raised.value.message == "BTCUSDT v2 is not a tightening only: the emergency path cannot activate it"
+
+
+def test_a_change_no_guardrail_can_compare_gets_the_strictest_treatment(activate, analyst, erin):
+    activate(BTC)
+    # a tighter tier to pass as "tightening only", with every notional cut tenfold
+    version = submitted(analyst, edit(TIGHTER, "contract_size: 1\n", "contract_size: 0.1\n"))
+    assessment = version_assessment(version)
+    assert [(c.path, c.parameter, c.direction, c.beyond_step) for c in assessment.changes] == [
+        ("contract_size", "structure", "loosening", True),
+        ("tiers[2].maintenance_margin_rate", "maintenance_margin_rate", "tightening", False)]
+    assert (assessment.required_approvals, assessment.notice_hours, assessment.tightening_only) == (3, 24, False)
+    with pytest.raises(PolicyViolation, match="^BTCUSDT v2 is not a tightening only: the emergency path"):
+        services.version_emergency_activate(actor=erin, version=version, reason="Please.")
+
+
+def test_a_band_threshold_moves_under_its_guardrail(activate, analyst):
+    activate(BTC)
+    later = version_assessment(submitted(analyst, edit(BTC, "min_volatility: 0.6\n", "min_volatility: 0.9\n")))
+    assert [(c.path, c.parameter, c.direction, c.beyond_step) for c in later.changes] == [
+        ("volatility_bands[1].min_volatility", "volatility_threshold", "loosening", True)]
+    assert (later.required_approvals, later.notice_hours) == (3, 24)
+    sooner = edit(BTC, "min_volatility: 0.6\n", "min_volatility: 0.5\n")  # the surcharge applies sooner
+    sooner = version_assessment(submitted(analyst, edit(sooner, "description: ", "description: Sooner. ")))
+    assert [(c.path, c.direction) for c in sooner.changes] == [
+        ("description", "neutral"), ("volatility_bands[1].min_volatility", "tightening")]
+    assert (sooner.required_approvals, sooner.notice_hours, sooner.tightening_only) == (2, 0, True)
 
 
 def test_rollback_copies_an_earlier_version_under_the_lighter_policy(activate, analyst, alice, bob):

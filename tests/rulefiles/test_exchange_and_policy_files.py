@@ -49,7 +49,7 @@ CROSS_CASES = [
       f"{P}:19:52: guardrails.exchange.global_multiplier.min: min 4 must not exceed max 3"]),
     ("policy guardrail with an unknown parameter",
      [(P, POLICY.replace("    max_leverage:", "    leverage:"))],
-     [f"{P}:17:5: guardrails.contract.leverage: unknown key 'leverage' (expected one of: maintenance_margin_rate, margin_call_threshold, max_leverage, notional_cap, volatility_multiplier)"]),
+     [f"{P}:17:5: guardrails.contract.leverage: unknown key 'leverage' (expected one of: maintenance_margin_rate, margin_call_threshold, max_leverage, notional_cap, volatility_multiplier, volatility_threshold)"]),
     ("the same symbol in two files",
      [(C, CONTRACT), ("rules/contracts/copy.yaml", CONTRACT)],
      [f"rules/contracts/copy.yaml:2:9: symbol: symbol 'TESTUSDT' does not match the file name 'copy.yaml'",
