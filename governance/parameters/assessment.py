@@ -61,12 +61,15 @@ def data_flatten(data: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _comparable(data: dict[str, Any]) -> dict[str, Any]:
+def _comparable(data: Any) -> dict[str, Any]:
+    """Flat fields; a draft's content may not validate (yet), so any shape is compared."""
     flat = data_flatten(data)
-    if data.get("schema") == "exchange/v1":
+    if isinstance(data, dict) and data.get("schema") == "exchange/v1":
         # a contract's group multiplier changes with the group's multiplier or with its membership
-        for group in data.get("groups", []):
-            for symbol in group.get("members", []):
+        groups = data.get("groups")
+        for group in groups if isinstance(groups, list) else []:
+            members = group.get("members") if isinstance(group, dict) else None
+            for symbol in members if isinstance(members, list) else []:
                 flat[f"group_multiplier_of.{symbol}"] = group.get("multiplier")
     return flat
 
@@ -135,13 +138,13 @@ def _judge(path: str, old: Any, new: Any, guardrail: Guardrail | None, parameter
                        guardrail.notice_hours)
 
 
-def changes_assess(*, old: dict[str, Any] | None, new: dict[str, Any], policy: PolicyRules,
+def changes_assess(*, old: Any, new: Any, policy: PolicyRules,
                    rollback: bool = False) -> Assessment:
     """Compare new content with the active content (None: nothing active yet) under `policy`."""
     if old is None:
         return Assessment((), rollback, policy.approvals.rollback if rollback else policy.approvals.standard, 0)
     before, after = _comparable(old), _comparable(new)
-    scope = "exchange" if new.get("schema") == "exchange/v1" else "contract"
+    scope = "exchange" if isinstance(new, dict) and new.get("schema") == "exchange/v1" else "contract"
     strictest_notice = max((g.notice_hours for g in policy.guardrails.get(scope, {}).values()), default=0)
     changes = []
     for path in sorted(set(before) | set(after), key=_path_order):
