@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from knox import auth as knox_auth
+from rest_framework import exceptions
 from knox.crypto import hash_token
 from knox.models import AuthToken
 from knox.signals import token_expired
@@ -79,7 +80,10 @@ def bearer_cached(token: str) -> Bearer | None:
 
 class TokenAuthentication(knox_auth.TokenAuthentication):
     def authenticate_credentials(self, token: bytes):
-        text = token.decode("utf-8")
+        try:
+            text = token.decode("ascii")  # a token is hexadecimal; anything else is no token of ours
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("Invalid token.") from None
         bearer = bearer_cached(text)
         if bearer is not None:
             user = bearer.user_build()

@@ -80,6 +80,12 @@ def test_logout_needs_a_token(reader, client):
     assert client.post(LOGOUT).status_code == 401
 
 
+@pytest.mark.parametrize("token", ["\u00e9t\u00e9", "0123456789abcdef\u00ff"])
+def test_a_token_that_is_not_ascii_is_a_401_not_an_error(token):
+    response = with_token(token).get(READ)
+    assert (response.status_code, response.json()) == (401, INVALID_TOKEN)
+
+
 @pytest.mark.parametrize(("username", "password"), [("reader", "wrong"), ("nobody", "pw"), ("inactive", "pw")])
 def test_bad_credentials_are_a_401_in_the_one_shape(reader, username, password):
     UserFactory(username="inactive", roles=["consumers"], is_active=False)
