@@ -46,18 +46,32 @@ def denoise(value: Decimal) -> Decimal:
     return _DENOISE.plus(value)
 
 
+def _beyond_precision(value: Decimal, quantum: Decimal) -> InvalidInput:
+    return InvalidInput(f"an amount of about {value:.3E} cannot be computed exactly to {quantum}: it needs more "
+                        f"than {CONTEXT.prec} significant digits")
+
+
 def round_up(value: Decimal, quantum: Decimal) -> Decimal:
-    return value.quantize(quantum, rounding=ROUND_CEILING, context=CONTEXT)
+    try:
+        return value.quantize(quantum, rounding=ROUND_CEILING, context=CONTEXT)
+    except (InvalidOperation, Overflow):
+        raise _beyond_precision(value, quantum) from None
 
 
 def round_down(value: Decimal, quantum: Decimal) -> Decimal:
-    return value.quantize(quantum, rounding=ROUND_FLOOR, context=CONTEXT)
+    try:
+        return value.quantize(quantum, rounding=ROUND_FLOOR, context=CONTEXT)
+    except (InvalidOperation, Overflow):
+        raise _beyond_precision(value, quantum) from None
 
 
 def round_to_step(value: Decimal, step: Decimal, *, up: bool) -> Decimal:
     """Round to a multiple of `step` (a tick size), up or down."""
-    steps = CONTEXT.divide(value, step).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
-    return CONTEXT.multiply(steps, step)
+    try:
+        steps = CONTEXT.divide(value, step).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
+        return CONTEXT.multiply(steps, step)
+    except (InvalidOperation, Overflow):
+        raise _beyond_precision(value, step) from None
 
 
 def decimal_text(value: Decimal | None) -> str | None:
