@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from governance.margin.numbers import CONTEXT  # exact to 80 digits, as the engine
 from governance.rulefiles import Guardrail, PolicyRules
 
 TIGHTENING, LOOSENING, NEUTRAL = "tightening", "loosening", "neutral"
@@ -111,7 +112,7 @@ class Assessment:
 
 def _relative(old: Any, new: Any) -> Decimal | None:
     if isinstance(old, Decimal) and isinstance(new, Decimal) and old != 0:
-        return (new - old) / abs(old)
+        return CONTEXT.divide(CONTEXT.subtract(new, old), old.copy_abs())
     return None
 
 
@@ -130,7 +131,8 @@ def _judge(path: str, old: Any, new: Any, guardrail: Guardrail | None, parameter
                            guardrail.notice_hours)
     increase = new > old
     tightening = increase == (guardrail.tightening == "increase")
-    step = abs(new - old) if guardrail.step == "absolute" else abs(relative) if relative is not None else None
+    step = (CONTEXT.subtract(new, old).copy_abs() if guardrail.step == "absolute"
+            else relative.copy_abs() if relative is not None else None)
     if tightening:
         return FieldChange(path, old, new, relative, parameter, TIGHTENING, step, guardrail.max_step)
     beyond = step is None or step > guardrail.max_step

@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f")
+        # trailing zeros only: in a context as precise as the number (the default's 28 digits
+        # would round a longer one, and two different values would share a hash)
+        return format(value.normalize(Context(prec=max(1, len(value.as_tuple().digits)))), "f")
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -1,4 +1,5 @@
 """changes_assess on any shape of content: a draft's may not validate yet."""
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -25,3 +26,13 @@ def test_malformed_content_is_compared_as_the_largest_change_not_a_crash(new, ch
     # every group multiplier is gone (loosening, beyond any step): the larger quorum and a notice
     assert (len(assessment.changes), assessment.required_approvals, assessment.notice_hours,
             assessment.tightening_only) == (changes, 3, notice, False)
+
+
+def test_a_step_is_measured_exactly_beyond_the_28th_digit():
+    btc = rulefile_read(RULES / "contracts" / "BTCUSDT.yaml").parsed.data
+    bands = [dict(b) for b in btc["volatility_bands"]]
+    assert bands[3]["multiplier"] == Decimal("1.5")
+    bands[3]["multiplier"] = Decimal("1.2499999999999999999999999999999")  # down 0.25 and 1e-31
+    (change,) = changes_assess(old=btc, new={**btc, "volatility_bands": bands}, policy=POLICY).changes
+    assert (change.step, change.max_step, change.beyond_step) == (
+        Decimal("0.2500000000000000000000000000001"), Decimal("0.25"), True)
