@@ -6,7 +6,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -51,6 +51,18 @@ def _locked(version: ParameterVersion) -> ParameterVersion:
     Subject.objects.select_for_update().filter(pk=version.subject_id).first()
     return ParameterVersion.objects.select_for_update(of=("self",)).select_related("subject", "author", "based_on").get(
         pk=version.pk)
+
+
+def _context_lock(version: ParameterVersion) -> None:
+    """Before an activation validates in context: a contract version is checked against the
+    exchange-wide version in force, and an exchange-wide one against every active contract.
+    The contract's activation holds the exchange subject FOR SHARE until it commits; the
+    exchange-wide one locks it FOR UPDATE (`_locked`): so the two are checked one after the
+    other, each against what the other committed, never both against what was before."""
+    if version.subject.kind != Subject.Kind.CONTRACT or connection.vendor != "postgresql":
+        return  # SQLite runs one writer at a time
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM parameters_subject WHERE key = %s FOR SHARE", [Subject.EXCHANGE_KEY])
 
 
 def _subject_for_text(yaml_text: str, subject_key: str | None) -> tuple[str, str]:
@@ -258,6 +270,7 @@ def version_activate(*, actor: Any, version: ParameterVersion, now: datetime | N
     """
     now = now or timezone.now()
     version = _locked(version)
+    _context_lock(version)
     t.check_activate(actor, version, now)
     # validated when submitted, but against what was active then: another subject's version
     # activated since (a higher exchange-wide multiplier, say) may no longer admit it
@@ -275,6 +288,7 @@ def version_emergency_activate(*, actor: Any, version: ParameterVersion, reason:
     if not reason or not reason.strip():
         raise ValidationFailed("an emergency activation needs a reason", details=[{"path": "reason", "message": "required"}])
     version = _locked(version)
+    _context_lock(version)
     t.check_emergency_activate(actor, version, now)
     content = content_validate(subject_key=version.subject.key, kind=version.subject.kind,
                                yaml_text=version.yaml_text)
