@@ -113,11 +113,15 @@ def version_is_stale(version: ParameterVersion) -> bool:
 
 
 def version_is_rollback(version: ParameterVersion) -> bool:
-    """Its content equals content that was active before (not the current active one)."""
-    previously = version.subject.versions.filter(activated_at__isnull=False, content_hash=version.content_hash)
-    if version.based_on_id:
-        previously = previously.exclude(pk=version.based_on_id)
-    return previously.exclude(pk=version.pk).exists()
+    """It undoes the latest change: its content equals that of the version in force just before
+    the active one. Restoring anything older (months of tightening undone at once, say) is a
+    change like any other, judged by the guardrails."""
+    active = active_version(subject=version.subject)
+    if active is None or active.activated_at is None:
+        return False
+    before = (version.subject.versions.filter(activated_at__lt=active.activated_at).exclude(pk=active.pk)
+              .order_by("-activated_at", "-pk").first())
+    return before is not None and before.pk != version.pk and before.content_hash == version.content_hash
 
 
 def version_assessment(version: ParameterVersion) -> Assessment:

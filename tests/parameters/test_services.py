@@ -283,6 +283,21 @@ def test_rollback_copies_an_earlier_version_under_the_lighter_policy(activate, a
     assert services.version_activate(actor=bob, version=v3).state == "active"
 
 
+def test_restoring_older_content_than_the_last_change_is_judged_by_the_guardrails(activate, analyst, alice, bob):
+    v1 = activate(BTC)
+    services.version_activate(actor=alice, version=approve_all(submitted(analyst, TIGHTER), alice, bob))
+    tightest = edit(TIGHTER, "maintenance_margin_rate: 0.005\n", "maintenance_margin_rate: 0.0055\n")
+    v3 = services.version_activate(actor=alice, version=approve_all(submitted(analyst, tightest), alice, bob))
+    older = services.version_submit(actor=analyst, version=services.version_rollback_draft(actor=analyst, version=v1))
+    assessment = version_assessment(older)  # two changes undone at once: a loosening like any other
+    assert (assessment.rollback, assessment.required_approvals, assessment.notice_hours) == (False, 2, 24)
+    services.version_withdraw(actor=analyst, version=older, reason="One step at a time.")
+    v2 = ParameterVersion.objects.get(subject=v3.subject, number=2)
+    last = services.version_submit(actor=analyst, version=services.version_rollback_draft(actor=analyst, version=v2))
+    assessment = version_assessment(last)
+    assert (assessment.rollback, assessment.required_approvals, assessment.notice_hours) == (True, 1, 0)
+
+
 def test_submitting_the_active_content_again_is_refused(activate, analyst):
     activate(BTC)
     with pytest.raises(PolicyViolation) as raised:
