@@ -63,8 +63,15 @@ class AuditProblem:
         return f"audit entry #{self.sequence}: {self.message}"
 
 
-def audit_verify() -> tuple[int, list[AuditProblem]]:
-    """Recompute the chain: (entries checked, problems). Finds altered, removed and reordered entries."""
+def audit_verify(*, head: tuple[int, str] | None = None) -> tuple[int, list[AuditProblem]]:
+    """Recompute the chain: (entries checked, problems). Finds altered, removed and reordered entries.
+
+    The newest entries removed leave an intact chain, so it is also checked against what it
+    records: every version's state must be its latest entry's, and every approval given must
+    have its entry. `head` (sequence, hash), kept outside the database from an earlier check
+    (`verify_audit` prints it), must still be in the chain: what no cross-check can see, an
+    emptied log, it can.
+    """
     problems: list[AuditProblem] = []
     previous_hash, expected_sequence, count = GENESIS_HASH, 1, 0
     for entry in AuditEntry.objects.order_by("sequence").iterator(chunk_size=2000):
@@ -83,4 +90,46 @@ def audit_verify() -> tuple[int, list[AuditProblem]]:
         if digest != entry.entry_hash:
             problems.append(AuditProblem(entry.sequence, "content was altered (its hash does not match)"))
         previous_hash, expected_sequence = entry.entry_hash, entry.sequence + 1
+        if head is not None and entry.sequence == head[0] and entry.entry_hash != head[1]:
+            problems.append(AuditProblem(entry.sequence, f"is not the head recorded earlier ({head[1]})"))
+    if head is not None and head[0] >= expected_sequence:
+        problems.append(AuditProblem(head[0], f"recorded earlier as the head, is missing: the log ends at "
+                                              f"#{expected_sequence - 1}"))
+    problems += _records_check()
     return count, problems
+
+
+def audit_head() -> tuple[int, str] | None:
+    last = AuditEntry.objects.order_by("-sequence").only("sequence", "entry_hash").first()
+    return (last.sequence, last.entry_hash) if last else None
+
+
+# the entry that records each kind of approval
+_GIVEN = {"approval": "approval_given", "ratification": "ratification_given", "emergency": "emergency_activated"}
+
+
+def _records_check() -> list[AuditProblem]:
+    """What the log records against what the tables hold (entries removed from its end)."""
+    from django.db.models import Count, Max, OuterRef, Subquery
+
+    from governance.parameters.models import Approval
+
+    problems = []
+    latest = AuditEntry.objects.filter(version=OuterRef("pk")).order_by("-sequence")
+    versions = ParameterVersion.objects.select_related("subject").annotate(
+        logged_state=Subquery(latest.values("to_state")[:1]), logged_at=Subquery(latest.values("sequence")[:1]))
+    for version in versions.order_by("pk"):
+        if version.logged_state != version.state:
+            where = version.logged_at or 0
+            problems.append(AuditProblem(where, f"{version} is {version.state}, but its latest entry says "
+                                                f"{version.logged_state or 'nothing'} (entries removed?)"))
+    given = {(a["version"], a["kind"]): a["n"] for a in Approval.objects.values("version", "kind").annotate(n=Count("id"))}
+    logged = {(e["version"], e["action"]): e for e in AuditEntry.objects.filter(action__in=_GIVEN.values()).values(
+        "version", "action").annotate(n=Count("id"), last=Max("sequence"))}
+    for (version_id, kind), n in sorted(given.items()):
+        entry = logged.get((version_id, _GIVEN[kind]), {"n": 0, "last": 0})
+        if entry["n"] < n:
+            version = ParameterVersion.objects.select_related("subject").get(pk=version_id)
+            problems.append(AuditProblem(entry["last"], f"{version} has {n} {kind} approval(s) given, but "
+                                                        f"{entry['n']} logged (entries removed?)"))
+    return problems

@@ -243,7 +243,8 @@ def version_schedule(*, actor: Any, version: ParameterVersion, effective_at: dat
     return version
 
 
-def _activate(*, actor: Any, version: ParameterVersion, now: datetime, action: str) -> ParameterVersion:
+def _activate(*, actor: Any, version: ParameterVersion, now: datetime, action: str,
+              reason: str = "") -> ParameterVersion:
     """Supersede the active version and activate this one; the caller holds the locks."""
     subject = Subject.objects.select_for_update().get(pk=version.subject_id)
     previous = subject.versions.filter(state=S.ACTIVE).first()
@@ -257,7 +258,7 @@ def _activate(*, actor: Any, version: ParameterVersion, now: datetime, action: s
     version.effective_at = version.effective_at or now
     version.save(update_fields=["state", "activated_at", "effective_at", "emergency", "approved_at", "updated_at"])
     audit_append(actor=actor, action=action, version=version, from_state=from_state, to_state=S.ACTIVE, at=now,
-                 details={"superseded": previous.number if previous else None})
+                 reason=reason, details={"superseded": previous.number if previous else None})
     version_activated.send(sender=ParameterVersion, version=version, now=now)
     return version
 
@@ -296,7 +297,7 @@ def version_emergency_activate(*, actor: Any, version: ParameterVersion, reason:
     Approval.objects.create(version=version, approver=actor, kind=Approval.Kind.EMERGENCY,
                             content_hash=version.content_hash, based_on=version.based_on, comment=reason.strip())
     version.emergency, version.approved_at = True, now
-    return _activate(actor=actor, version=version, now=now, action="emergency_activated")
+    return _activate(actor=actor, version=version, now=now, action="emergency_activated", reason=reason.strip())
 
 
 @transaction.atomic

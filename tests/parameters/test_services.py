@@ -231,6 +231,7 @@ def test_emergency_tightening_activates_at_once_and_waits_for_ratification(activ
     version = submitted(analyst, TIGHTER)
     version = services.version_emergency_activate(actor=erin, version=version, reason="Flash crash.")
     assert (version.state, version.emergency, version.unratified) == ("active", True, True)
+    assert AuditEntry.objects.get(action="emergency_activated").reason == "Flash crash."  # in the chain
     version = services.version_ratify(actor=alice, version=version)
     assert version.unratified
     version = services.version_ratify(actor=bob, version=version)

@@ -20,10 +20,41 @@ def _behind_the_applications_back(sql: str, params: list) -> None:
         cursor.execute(sql, params)
 
 
-def test_an_intact_chain_exits_0(activate):
+def test_an_intact_chain_exits_0_and_prints_its_head(activate):
     activate(contract_text())
+    head = AuditEntry.objects.get(sequence=6).entry_hash
     result = run("verify_audit")
-    assert (result.code, result.lines) == (0, ["verify_audit: 6 entries, chain intact"])
+    assert (result.code, result.lines) == (
+        0, [f"verify_audit: 6 entries, chain intact; head 6:{head} (keep it, check later with --head)"])
+    assert run("verify_audit", "--head", f"6:{head}").code == 0
+
+
+def test_the_newest_entries_removed_are_found_by_what_they_recorded(activate):
+    activate(contract_text())  # created, submitted, 2 approvals given, approved, activated
+    head = AuditEntry.objects.get(sequence=6).entry_hash
+    _behind_the_applications_back("DELETE FROM parameters_auditentry WHERE sequence >= %s", [4])
+    result = run("verify_audit", "--head", f"6:{head}")
+    assert (result.code, result.lines) == (1, [
+        "audit entry #6: recorded earlier as the head, is missing: the log ends at #3",
+        "audit entry #3: BTCUSDT v1 is active, but its latest entry says submitted (entries removed?)",
+        "audit entry #3: BTCUSDT v1 has 2 approval approval(s) given, but 1 logged (entries removed?)",
+        "verify_audit: 3 entries, 3 problem(s): the audit log was tampered with",
+    ])
+
+
+def test_an_emptied_log_is_found_with_the_head_kept(activate):
+    activate(contract_text())
+    head = AuditEntry.objects.get(sequence=6).entry_hash
+    _behind_the_applications_back("DELETE FROM parameters_auditentry", [])
+    result = run("verify_audit", "--head", f"6:{head}")
+    assert result.code == 1
+    assert result.lines[0] == "audit entry #6: recorded earlier as the head, is missing: the log ends at #0"
+
+
+def test_a_malformed_head_is_refused(db):
+    result = run("verify_audit", "--head", "six")
+    assert (result.code, result.err) == (
+        2, f"--head must be SEQUENCE:HASH as printed by an earlier run (e.g. 12:{'0' * 64}), got 'six'")
 
 
 def test_an_altered_reason_is_found(activate):
