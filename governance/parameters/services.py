@@ -351,10 +351,16 @@ def versions_activate_due(*, now: datetime | None = None) -> list[ParameterVersi
 
 @transaction.atomic
 def versions_expire_due(*, now: datetime | None = None) -> list[ParameterVersion]:
-    """Approved versions not active within the policy's window expire."""
+    """Approved versions not active within the policy's window expire.
+
+    Due versions are activated first: one scheduled for the last moment of its window takes
+    effect, rather than expire because this sweep ran between its effective time and the next
+    activation run.
+    """
     from datetime import timedelta
 
     now = now or timezone.now()
+    versions_activate_due(now=now)
     cutoff = now - timedelta(hours=policy_current().approval_expiry_hours)
     expired = []
     for version in ParameterVersion.objects.select_for_update(of=("self",)).filter(

@@ -135,6 +135,11 @@ def check_activate(actor: Any, version: ParameterVersion, now: datetime) -> None
     due = version.effective_at if version.state == S.SCHEDULED else notice_ends(version)
     if due is not None and now < due:
         raise PolicyViolation(f"{version} may not take effect before {due.isoformat()}")
+    # a scheduled version was scheduled within its window: taking effect a little after its
+    # time is the worker's delay, not the version's
+    deadline = version.approved_at + timedelta(hours=policy_current().approval_expiry_hours)
+    if version.state == S.APPROVED and now > deadline:
+        raise PolicyViolation(f"{version}'s approval expired at {deadline.isoformat()}: it can no longer take effect")
 
 
 def check_emergency_activate(actor: Any, version: ParameterVersion, now: datetime) -> None:

@@ -175,6 +175,28 @@ def test_a_tightening_takes_effect_at_once_with_the_standard_quorum(activate, an
     assert v1.superseded_at == v2.activated_at
 
 
+def test_a_version_scheduled_for_the_end_of_its_window_takes_effect_rather_than_expire(activate, analyst, alice,
+                                                                                         bob):
+    activate(BTC)
+    version = approve_all(submitted(analyst, TIGHTER), alice, bob)
+    last_moment = version.approved_at + timedelta(hours=168)
+    version = services.version_schedule(actor=alice, version=version, effective_at=last_moment)
+    # the expiry sweep runs 10 s after the effective time, before the next activation run
+    assert services.versions_expire_due(now=last_moment + timedelta(seconds=10)) == []
+    version.refresh_from_db()
+    assert (version.state, version.activated_at) == ("active", last_moment + timedelta(seconds=10))
+
+
+def test_an_approval_past_its_window_cannot_be_activated_by_hand(activate, analyst, alice, bob):
+    activate(BTC)
+    version = approve_all(submitted(analyst, TIGHTER), alice, bob)
+    deadline = version.approved_at + timedelta(hours=168)
+    with pytest.raises(PolicyViolation) as raised:
+        services.version_activate(actor=alice, version=version, now=deadline + timedelta(seconds=1))
+    assert raised.value.message == (f"BTCUSDT v2's approval expired at {deadline.isoformat()}: "
+                                    "it can no longer take effect")
+
+
 def test_rejection_needs_a_reason_and_a_member_other_than_the_author(analyst, alice):
     version = submitted(analyst)
     with pytest.raises(ValidationFailed) as raised:
