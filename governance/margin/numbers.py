@@ -20,6 +20,9 @@ from governance.margin.errors import InvalidInput
 CONTEXT = Context(prec=80, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999,
                   traps=[InvalidOperation, DivisionByZero, Overflow])
 AMOUNT_QUANTUM = Decimal("1e-8")
+# Inputs beyond 1e60 (or below 1e-60) are no exchange's numbers; bounding them keeps every
+# product within the context (an overflow would be a decimal trap, not an error to show).
+MAGNITUDE = 60
 ZERO, ONE = Decimal(0), Decimal(1)
 
 
@@ -33,6 +36,8 @@ def decimal_require(name: str, value: object) -> Decimal:
         raise InvalidInput(f"{name} must be a Decimal, got {type(value).__name__}")
     if not value.is_finite():
         raise InvalidInput(f"{name} must be a finite number, got {value}")
+    if value and not -MAGNITUDE <= value.adjusted() <= MAGNITUDE:
+        raise InvalidInput(f"{name} is out of range: {value} (at most {MAGNITUDE} digits either side of the point)")
     return value
 
 

@@ -100,3 +100,19 @@ def test_notional_beyond_the_table_is_refused():
     with pytest.raises(NotionalBeyondTiers) as raised:
         compute(Position(side="long", quantity=D(40000), entry_price=D(60000), isolated_margin=D(10**9)))
     assert raised.value.message == "notional 2400000000 is above the last tier's cap 1800000000"
+
+
+def test_an_input_beyond_the_engines_range_is_an_invalid_input():
+    with pytest.raises(InvalidInput, match=r"^entry_price is out of range: 1E\+61 \(at most 60 digits either side"):
+        Position(side="long", quantity=D(1), entry_price=D("1e61"), isolated_margin=D(0))
+    assert Position(side="long", quantity=D(1), entry_price=D("1e60"), isolated_margin=D("1e-60")).entry_price == D(
+        "1e60")
+
+
+def test_a_rounding_beyond_80_digits_is_an_invalid_input_not_a_decimal_trap():
+    from governance.margin.numbers import round_up
+
+    with pytest.raises(InvalidInput) as raised:
+        round_up(D("1e75"), D("1e-8"))
+    assert raised.value.message == ("an amount of about 1.000E+75 cannot be computed exactly to 1E-8: it needs "
+                                    "more than 80 significant digits")

@@ -58,8 +58,8 @@ def test_volatility_band_and_exchange_multipliers_apply():
     (("--rules", "rules/policy.yaml"), "rules/policy.yaml is not a contract rule file (schema: contract/v1)"),
     (("--rules", "rules/contracts/NOPE.yaml"), "no such rule file: rules/contracts/NOPE.yaml"),
     (("--realized-vol", "-1"), "realized volatility must not be negative, got -1"),
-    (("--isolated-margin", "1e80"),
-     "an amount of about 1.000E+80 cannot be computed exactly to 1E-8: it needs more than 80 significant digits"),
+    (("--isolated-margin", "1e80"), "isolated_margin is out of range: 1E+80 (at most 60 digits either side of the point)"),
+    (("--quantity", "1e600000"), "quantity is out of range: 1E+600000 (at most 60 digits either side of the point)"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(change, message):
     args = list(BASE)
