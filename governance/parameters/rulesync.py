@@ -157,7 +157,7 @@ def rules_export(*, directory: Path, check: bool = False) -> list[ExportItem]:
             same = _file_hash(path) == version.content_hash
             if check:
                 outcome = IN_STEP if same else DIFFERS
-            elif path.read_text(encoding="utf-8") == version.yaml_text:
+            elif path.read_bytes() == version.yaml_text.encode("utf-8"):  # any bytes: not UTF-8 is not in step
                 outcome = IN_STEP
             else:
                 _write_atomic(path, version.yaml_text)

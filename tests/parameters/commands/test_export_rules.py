@@ -42,3 +42,19 @@ def test_check_reports_files_that_differ_or_are_missing_and_writes_nothing(rules
     ]
     assert (rules_dir / "contracts" / "BTCUSDT.yaml").read_text() == before
     assert not (rules_dir / "exchange.yaml").exists()
+
+
+def test_a_target_that_is_a_file_or_cannot_be_written_is_one_error_line(rules_dir, active_store):
+    (rules_dir.parent / "notes.txt").write_text("not a directory\n")
+    result = run("export_rules", "--dir", "notes.txt")
+    assert (result.code, result.err) == (2, "not a directory: notes.txt")
+    (rules_dir.parent / "other").mkdir()
+    (rules_dir.parent / "other" / "contracts").write_text("a file where the folder goes\n")
+    result = run("export_rules", "--dir", "other")
+    assert (result.code, result.err) == (2, "cannot export to other/contracts: File exists")
+
+
+def test_a_file_that_is_not_utf8_is_overwritten_not_a_crash(rules_dir, active_store):
+    (rules_dir / "contracts" / "ETHUSDT.yaml").write_bytes(b"\xff\xfe not yaml")
+    result = run("export_rules", "--dir", "rules")
+    assert (result.code, result.lines[-1]) == (0, "export_rules: 2 written, 13 already in step, to rules")

@@ -185,3 +185,15 @@ def test_bad_arguments_exit_2(db, here):
     assert (result.code, result.err) == (2, "unsupported file type '.xlsx': expected .csv or .jsonl")
     result = run("import_positions", ".")
     assert (result.code, result.err) == (2, "not a file: .")
+
+
+def test_a_file_it_may_not_read_is_one_error_line(active_rules, here, monkeypatch):
+    here("book.csv", HEADER + "A1,BTCUSDT,long,10,60000,30000\n")
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr("pathlib.Path.read_bytes", denied)  # as root, chmod would not stop the read
+    result = run("import_positions", "book.csv")
+    assert (result.code, result.lines) == (1, ["book.csv: cannot read it: Permission denied",
+                                               "import_positions: 1 error(s) in book.csv; nothing imported"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from governance.parameters.rulesync import DIFFERS, IN_STEP, MISSING, WRITTEN, rules_export
 
@@ -19,7 +19,13 @@ class Command(BaseCommand):
 
     def handle(self, *args, directory: Path | None, check: bool, **options) -> None:
         directory = directory or Path(settings.RULES_DIR)
-        items = rules_export(directory=directory, check=check)
+        if directory.exists() and not directory.is_dir():
+            raise CommandError(f"not a directory: {directory}", returncode=2)
+        try:
+            items = rules_export(directory=directory, check=check)
+        except OSError as exc:  # a file or folder that cannot be read or written
+            raise CommandError(f"cannot export to {exc.filename or directory}: {exc.strerror or exc}",
+                               returncode=2) from None
         for item in items:
             self.stdout.write(str(item))
         count = {o: sum(1 for i in items if i.outcome == o) for o in (WRITTEN, IN_STEP, DIFFERS, MISSING)}

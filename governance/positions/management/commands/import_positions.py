@@ -35,7 +35,10 @@ class FileInvalid(Exception):
 
 
 def _text(path: Path) -> str:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:  # permission denied, say
+        raise FileInvalid([f"{path}: cannot read it: {exc.strerror or exc}"]) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
