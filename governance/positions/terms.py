@@ -11,6 +11,8 @@ from decimal import Decimal
 from threading import Lock
 from typing import Iterable
 
+from django.db.models import Q
+
 from governance.margin import Schedule, Tier, VolatilityBand, multiplier_resolve, schedule_build
 from governance.parameters.models import ParameterVersion, Subject, VersionState
 from governance.parameters.selectors import version_data
@@ -65,38 +67,49 @@ def terms_current(*, symbols: Iterable[str] | None = None,
     by another version: what the terms would be if it were active (the impact preview).
     """
     overrides = overrides or {}
-    exchange_version = overrides.get(Subject.EXCHANGE_KEY) or exchange_version_active()
-    exchange_data = version_data(exchange_version) if exchange_version else None
-    exchange = ExchangeRules.from_data(exchange_data) if exchange_data else None
-    versions = ParameterVersion.objects.filter(subject__kind=Subject.Kind.CONTRACT, state=VersionState.ACTIVE)
+    # Every rollout chunk calls this: the versions in force are read as ids and hashes, and a
+    # version's content only when its terms are not built yet in this process (below).
+    active = ParameterVersion.objects.filter(state=VersionState.ACTIVE)
     if symbols is not None:
         symbols = list(symbols)
-        versions = versions.filter(subject__key__in=symbols)
-    # the content is read only to build terms not built yet in this process (below)
-    by_symbol = {v.subject.key: v for v in versions.select_related("subject").defer("yaml_text", "canonical")}
+        active = active.filter(Q(subject__kind=Subject.Kind.EXCHANGE) | Q(subject__key__in=symbols))
+    by_symbol: dict[str, tuple[int, str]] = {}
+    exchange: tuple[int, str] | None = None
+    for pk, content_hash, kind, key in active.values_list("pk", "content_hash", "subject__kind", "subject__key"):
+        if kind == Subject.Kind.EXCHANGE:
+            exchange = (pk, content_hash)
+        else:
+            by_symbol[key] = (pk, content_hash)
     for key, version in overrides.items():
-        if key != Subject.EXCHANGE_KEY and (symbols is None or key in symbols):
-            by_symbol[key] = version
+        if key == Subject.EXCHANGE_KEY:
+            exchange = (version.pk, version.content_hash)
+        elif symbols is None or key in symbols:
+            by_symbol[key] = (version.pk, version.content_hash)
     vols = dict(MarketData.objects.filter(symbol__in=list(by_symbol)).values_list("symbol", "realized_volatility"))
-    keys = {symbol: (version.pk, version.content_hash, exchange_version and exchange_version.pk,
-                     exchange_version and exchange_version.content_hash, vols.get(symbol))
-            for symbol, version in by_symbol.items()}
-    missing = {v.pk: v for s, v in by_symbol.items() if _BUILT.get(keys[s]) is None and "yaml_text" not in v.__dict__}
-    # one query for the deferred texts to read, rather than one per version as each is touched
-    for pk, text in ParameterVersion.objects.filter(pk__in=list(missing)).values_list("pk", "yaml_text"):
-        missing[pk].yaml_text = text
-    out = {}
-    for symbol, version in by_symbol.items():
-        key = keys[symbol]
-        terms = _BUILT.get(key)
-        if terms is None:
-            data = version_data(version)
-            if not data:
-                continue
-            terms = _BUILT.put(key, terms_build(
-                contract=ContractRules.from_data(data), exchange=exchange, realized_volatility=vols.get(symbol),
-                contract_version_id=version.pk, exchange_version_id=exchange_version.pk if exchange_version else None))
-        out[symbol] = terms
+    keys = {symbol: (*version, *(exchange or (None, None)), vols.get(symbol)) for symbol, version in by_symbol.items()}
+    built = {symbol: _BUILT.get(key) for symbol, key in keys.items()}
+    missing = [symbol for symbol, terms in built.items() if terms is None]
+    if missing:
+        built.update(_terms_build_missing(
+            keys={symbol: keys[symbol] for symbol in missing}, vols=vols, exchange_pk=exchange and exchange[0],
+            overrides={version.pk: version for version in overrides.values()}))
+    return {symbol: terms for symbol, terms in built.items() if terms is not None}
+
+
+def _terms_build_missing(*, keys: dict[str, tuple], vols: dict[str, Decimal | None], exchange_pk: int | None,
+                         overrides: dict[int, ParameterVersion]) -> dict[str, ContractTerms | None]:
+    """Build (and keep) the terms of `keys`' contracts, from the stored content of their versions."""
+    wanted = {key[0] for key in keys.values()} | ({exchange_pk} if exchange_pk else set())
+    versions = {pk: v for pk, v in overrides.items() if pk in wanted}
+    versions.update(ParameterVersion.objects.in_bulk([pk for pk in wanted if pk not in versions]))
+    exchange_data = version_data(versions[exchange_pk]) if exchange_pk else None
+    exchange = ExchangeRules.from_data(exchange_data) if exchange_data else None
+    out: dict[str, ContractTerms | None] = {}
+    for symbol, key in keys.items():
+        data = version_data(versions[key[0]])
+        out[symbol] = _BUILT.put(key, terms_build(
+            contract=ContractRules.from_data(data), exchange=exchange, realized_volatility=vols.get(symbol),
+            contract_version_id=key[0], exchange_version_id=exchange_pk)) if data else None
     return out
 
 
