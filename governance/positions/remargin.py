@@ -164,7 +164,8 @@ _PG_SCOPE = ("ct.symbol = pp.symbol AND pp.id BETWEEN %(first)s AND %(last)s "
 # own, previous_status, written by the same SET. The statement answers one row: how many
 # positions it wrote, and the margin events of those whose status changed, as arrays (RETURNING
 # gives the other rows no value, so the rows it keeps for the aggregate stay small). The events
-# are appended by `events_append`.
+# are appended by `events_append`. The rows without an event are left out by one WHERE, not by a
+# FILTER on each of the eight aggregates: 400,000 tests fewer per 50,000 positions.
 _EVENT_COLUMNS = {"position_id": "id", "account_id": "account_id", "symbol": "symbol", "old_status": "previous_status",
                   "new_status": "status", "margin_ratio": "margin_ratio", "contract_version_id": "contract_version_id",
                   "exchange_version_id": "exchange_version_id"}
@@ -180,9 +181,8 @@ _PG_REMARGIN = "WITH " + TERMS_CTES + """, u AS (
   RETURNING CASE WHEN pp.previous_status <> pp.status
                   AND NOT (pp.previous_status = %(quiet_old)s AND pp.status = %(quiet_new)s) THEN pp END AS e
 )
-SELECT count(*), """ + ", ".join(f"array_agg((e).{field}) FILTER (WHERE (e).id IS NOT NULL)"
-                                 for field in _EVENT_COLUMNS.values()) + """
-FROM u"""
+SELECT (SELECT count(*) FROM u), """ + ", ".join(f"array_agg((e).{field})" for field in _EVENT_COLUMNS.values()) + """
+FROM u WHERE (e).id IS NOT NULL"""
 
 
 # For the chunk's statement only (`set_config(..., true)` lasts until the transaction ends; the
