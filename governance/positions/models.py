@@ -162,13 +162,17 @@ class MarginEvent(models.Model):
     writing transaction appends its events last, numbered under a lock held until it commits,
     so sequence numbers become visible in order (`remargin.events_append`).
 
-    The stamp (versions, rollout) is copied from the position's row, as written by the same
-    statement, and carries no database constraint or index, like the position's own stamp:
-    events are read by `seq`, and every constraint is checked per row, under that lock.
+    Every column is copied from the position's row as the same statement writes it, so the
+    references (position, account, the stamp) carry no database constraint or index: events
+    are read by `seq` only, every constraint would be checked per event under that lock
+    (migration 0008), and positions and accounts are never deleted (PROTECT, and nothing in
+    the application deletes them).
     """
 
-    position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="events")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="events", db_constraint=False,
+                                 db_index=False)
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+", db_constraint=False,
+                                db_index=False)
     symbol = models.CharField(max_length=40)
     old_status = models.CharField(max_length=16)
     new_status = models.CharField(max_length=16)

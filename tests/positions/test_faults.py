@@ -66,6 +66,9 @@ def book_check(book: Book) -> None:
     events = MarginEvent.objects.filter(seq__gt=book.last_seq).order_by("seq")
     for position_id, old, new in events.values_list("position_id", "old_status", "new_status"):
         chains[position_id].append((old, new))
+    # the outbox's references carry no database constraint: each is as the statement wrote it
+    accounts = dict(Position.objects.values_list("id", "account_id"))
+    assert [e for e in events.values_list("position_id", "account_id") if accounts.get(e[0]) != e[1]] == []
     final = dict(Position.objects.values_list("id", "status"))
     for position_id, status in book.statuses.items():
         chain = chains.get(position_id, [])
