@@ -236,3 +236,9 @@ def policy_check(data: Any, report: Report, context: RuleContext) -> None:
             count = _num(approvals, key)
             if count is not None and count < standard:
                 report(("approvals", key), f"{count} must be at least the standard quorum {standard}")
+    emergency = _num(approvals, "emergency")
+    if emergency is not None and emergency != 1:
+        # the emergency path is one responder's act, ratified by the quorum afterwards; a policy
+        # must not ask for more, as nothing would collect the other approvals
+        report(("approvals", "emergency"), f"{emergency} is not supported: an emergency activation is one "
+                                           f"responder's approval, ratified afterwards by approvals.ratification")

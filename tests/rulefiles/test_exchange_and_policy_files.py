@@ -47,6 +47,10 @@ CROSS_CASES = [
      [(P, POLICY.replace("min: 1, max: 3", "min: 4, max: 3").replace("loosening_beyond_step: 3", "loosening_beyond_step: 1"))],
      [f"{P}:9:26: approvals.loosening_beyond_step: 1 must be at least the standard quorum 2",
       f"{P}:19:52: guardrails.exchange.global_multiplier.min: min 4 must not exceed max 3"]),
+    ("policy asking for more than one emergency approval",
+     [(P, POLICY.replace("emergency: 1", "emergency: 2"))],
+     [f"{P}:11:14: approvals.emergency: 2 is not supported: an emergency activation is one responder's approval, "
+      "ratified afterwards by approvals.ratification"]),
     ("policy guardrail with an unknown parameter",
      [(P, POLICY.replace("    max_leverage:", "    leverage:"))],
      [f"{P}:17:5: guardrails.contract.leverage: unknown key 'leverage' (expected one of: maintenance_margin_rate, margin_call_threshold, max_leverage, notional_cap, volatility_multiplier, volatility_threshold)"]),
