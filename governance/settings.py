@@ -4,11 +4,14 @@ With nothing set, the system runs on embedded defaults: an SQLite file and no
 message broker. Production and CI set DATABASE_URL (PostgreSQL) and
 CELERY_BROKER_URL (Redis or RabbitMQ).
 """
+import math
 import os
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -18,6 +21,30 @@ def env_bool(name: str, default: bool) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_number(name: str, default: int | float, *, minimum: int | float, whole: bool = False) -> int | float:
+    """A number from the environment (unset or empty: `default`); anything else is one clear error."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw) if whole else float(raw)
+    except ValueError:
+        value = None
+    if value is None or not math.isfinite(value):
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected {'a whole number' if whole else 'a number'}")
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be at least {minimum}")
+    return value
+
+
+def env_database(name: str, default: str) -> dict:
+    url = os.environ.get(name, "").strip() or default
+    try:
+        return dj_database_url.parse(url, conn_max_age=env_number("DATABASE_CONN_MAX_AGE", 60, minimum=0, whole=True))
+    except (ValueError, dj_database_url.UnknownSchemeError) as exc:
+        raise ImproperlyConfigured(f"{name}: not a database URL ({exc})") from None
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
@@ -74,12 +101,7 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "governance.wsgi.application"
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
-    )
-}
+DATABASES = {"default": env_database("DATABASE_URL", f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # web, worker and beat share the file: wait for locks instead of failing, take the write
     # lock at BEGIN (no deadlock on upgrade), and let readers proceed beside one writer
@@ -113,12 +135,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes the database connection around every task unless told to reuse
 # it: a rollout chunk then paid for a new PostgreSQL connection each. A broken one is dropped
 # before the next task (governance.celery.connections_drop_broken).
-CELERY_DB_REUSE_MAX = int(os.environ.get("CELERY_DB_REUSE_MAX", "1000"))
+CELERY_DB_REUSE_MAX = env_number("CELERY_DB_REUSE_MAX", 1000, minimum=1, whole=True)
 CELERY_TIMEZONE = "UTC"
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     # An unacknowledged message (its worker died mid-task: tasks are acked late) is handed to
     # another worker after this long; keep it above the longest task.
-    _visibility = float(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "600"))
+    _visibility = env_number("CELERY_VISIBILITY_TIMEOUT", 600.0, minimum=1)
     # kombu sweeps for such messages every interval x throttle seconds (100 s by default)
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility, "unacked_restore_throttle": 1,
                                        "unacked_restore_interval": max(1, min(10, int(_visibility // 3)))}
@@ -137,10 +159,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # django-celery-beat keeps the schedule in the database (editable in the admin) and
 # seeds it from here.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-BEAT_INTERVAL_SECONDS = float(os.environ.get("BEAT_INTERVAL_SECONDS", "30"))
+BEAT_INTERVAL_SECONDS = env_number("BEAT_INTERVAL_SECONDS", 30.0, minimum=1)
 # A running rollout's chunks still not done this long after it started are sent again (a lost
 # message); checked as often.
-ROLLOUTS_RESUME_SECONDS = float(os.environ.get("ROLLOUTS_RESUME_SECONDS", "60"))
+ROLLOUTS_RESUME_SECONDS = env_number("ROLLOUTS_RESUME_SECONDS", 60.0, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "activate-due-versions": {"task": "parameters.versions_activate_due", "schedule": BEAT_INTERVAL_SECONDS},
     "expire-due-versions": {"task": "parameters.versions_expire_due", "schedule": 300.0},
@@ -150,14 +172,20 @@ CELERY_BEAT_SCHEDULE = {
 }
 # An impact preview is recomputed when its book has moved by more than this share (positions,
 # entry notional, any mark) or the parameters in force changed.
-IMPACT_PREVIEW_TOLERANCE = os.environ.get("IMPACT_PREVIEW_TOLERANCE", "0.05")
+IMPACT_PREVIEW_TOLERANCE = os.environ.get("IMPACT_PREVIEW_TOLERANCE", "").strip() or "0.05"
+try:
+    if not 0 <= Decimal(IMPACT_PREVIEW_TOLERANCE) < 1:
+        raise InvalidOperation
+except InvalidOperation:
+    raise ImproperlyConfigured(f"IMPACT_PREVIEW_TOLERANCE={IMPACT_PREVIEW_TOLERANCE!r}: expected a share, "
+                               f"at least 0 and below 1") from None
 # A preview still pending this long after it was requested is sent to a worker again (a lost
 # message); a preview of the 1M-position bench book takes ~25 s.
-IMPACT_PREVIEW_RESEND_SECONDS = float(os.environ.get("IMPACT_PREVIEW_RESEND_SECONDS", "600"))
+IMPACT_PREVIEW_RESEND_SECONDS = env_number("IMPACT_PREVIEW_RESEND_SECONDS", 600.0, minimum=1)
 # Positions per rollout chunk: one SQL statement and one task each.
-# Each chunk also costs ~45 ms outside its statement (locks, terms, key checks, numbering, commit):
-# at 50,000 a 1M-position rollout is 20 chunks, 13% faster than 50 of 20,000 (bench/rollout.py).
-ROLLOUT_CHUNK_SIZE = int(os.environ.get("ROLLOUT_CHUNK_SIZE", "50000"))
+# Each chunk also costs ~30 ms outside its statement (locks, terms, numbering, commit): at 50,000
+# a 1M-position rollout is 20 chunks, 13% faster than 50 of 20,000 (bench/rollout.py).
+ROLLOUT_CHUNK_SIZE = env_number("ROLLOUT_CHUNK_SIZE", 50000, minimum=1, whole=True)
 
 LOGGING = {
     "version": 1,
@@ -200,9 +228,9 @@ REST_FRAMEWORK = {
 # PostgreSQL notifications at commit (governance.api.invalidation); never on SQLite.
 API_PROCESS_CACHE = env_bool("API_PROCESS_CACHE", True)
 # Rows per upsert request: one transaction each, so that a batch stays a few seconds' work.
-API_UPSERT_MAX_ROWS = int(os.environ.get("API_UPSERT_MAX_ROWS", "10000"))
+API_UPSERT_MAX_ROWS = env_number("API_UPSERT_MAX_ROWS", 10000, minimum=1, whole=True)
 # Knox tokens are stored hashed; they expire after API_TOKEN_HOURS and can be revoked (logout).
-REST_KNOX = {"TOKEN_TTL": timedelta(hours=float(os.environ.get("API_TOKEN_HOURS", "720"))),
+REST_KNOX = {"TOKEN_TTL": timedelta(hours=env_number("API_TOKEN_HOURS", 720.0, minimum=0.01)),
              "AUTO_REFRESH": False}
 SPECTACULAR_SETTINGS = {
     "TITLE": "Margin parameter governance API",
