@@ -175,7 +175,7 @@ def contracts_ensure(total: int) -> list[str]:
 
 def exchange_change_approved():
     """A new exchange-wide version with global_multiplier 0.1 higher (below 1.2) or lower, approved."""
-    from governance.positions.terms import exchange_version_active
+    from governance.parameters.selectors import exchange_version_active
 
     current = exchange_version_active()
     match = re.search(r"^global_multiplier: *(\S+)\s*$", current.yaml_text, flags=re.M)

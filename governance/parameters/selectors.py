@@ -48,8 +48,13 @@ def version_data(version: ParameterVersion) -> dict[str, Any] | None:
     return _parsed_by_hash(version.content_hash, version.yaml_text)
 
 
+def exchange_version_active() -> ParameterVersion | None:
+    """The exchange-wide version in force, if any."""
+    return ParameterVersion.objects.filter(subject__kind=Subject.Kind.EXCHANGE, state=VersionState.ACTIVE).first()
+
+
 def exchange_active_document() -> ExchangeRules | None:
-    version = ParameterVersion.objects.filter(subject__kind=Subject.Kind.EXCHANGE, state=VersionState.ACTIVE).first()
+    version = exchange_version_active()
     data = version_data(version) if version else None
     return ExchangeRules.from_data(data) if data else None
 

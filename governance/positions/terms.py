@@ -55,10 +55,6 @@ def terms_build(*, contract: ContractRules, exchange: ExchangeRules | None, real
                          tuple(t.max_leverage for t in contract.tiers))
 
 
-def exchange_version_active() -> ParameterVersion | None:
-    return ParameterVersion.objects.filter(subject__kind=Subject.Kind.EXCHANGE, state=VersionState.ACTIVE).first()
-
-
 def terms_current(*, symbols: Iterable[str] | None = None,
                   overrides: dict[str, ParameterVersion] | None = None) -> dict[str, ContractTerms]:
     """Terms of every contract with an active version (or of `symbols`).

@@ -21,7 +21,7 @@ def test_terms_are_built_from_one_read_of_the_texts_and_then_reused(active_rules
 
 
 def test_terms_of_some_contracts_carry_the_exchange_wide_version_in_force(active_rules):
-    from governance.positions.terms import exchange_version_active
+    from governance.parameters.selectors import exchange_version_active
 
     built = terms_current(symbols=["BTCUSDT", "NOSUCHUSDT"])
     assert list(built) == ["BTCUSDT"]
