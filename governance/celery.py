@@ -1,10 +1,18 @@
 """The Celery application. Configuration comes from Django settings (CELERY_* names)."""
 import os
+import sys
 
 from celery import Celery
 from celery.signals import task_prerun
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "governance.settings")
+
+try:  # read the settings now: a malformed value from the environment is one line, as with manage.py
+    settings.INSTALLED_APPS
+except ImproperlyConfigured as exc:
+    sys.exit(f"celery: configuration error: {exc}")
 
 app = Celery("governance")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -33,3 +33,13 @@ def test_a_malformed_setting_is_one_line_naming_it(name, value, message):
 def test_an_empty_setting_takes_its_default():
     result = manage_check(DATABASE_URL="", ROLLOUT_CHUNK_SIZE="", IMPACT_PREVIEW_TOLERANCE=" ")
     assert (result.returncode, result.stdout) == (0, "System check identified no issues (0 silenced).\n")
+
+
+@pytest.mark.parametrize("command", ["worker", "beat"])
+def test_a_worker_or_beat_started_with_a_malformed_setting_stops_on_one_line(command):
+    clean = {k: v for k, v in os.environ.items() if k != "ROLLOUT_CHUNK_SIZE"}
+    result = subprocess.run([sys.executable, "-m", "celery", "-A", "governance", command],
+                            cwd=ROOT, env={**clean, "ROLLOUT_CHUNK_SIZE": "abc"},
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr == "celery: configuration error: ROLLOUT_CHUNK_SIZE='abc': expected a whole number\n"
