@@ -210,7 +210,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON in only: one body format to validate and document; a form body is a 415
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["governance.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "governance.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -229,6 +229,9 @@ REST_FRAMEWORK = {
 API_PROCESS_CACHE = env_bool("API_PROCESS_CACHE", True)
 # Rows per upsert request: one transaction each, so that a batch stays a few seconds' work.
 API_UPSERT_MAX_ROWS = env_number("API_UPSERT_MAX_ROWS", 10000, minimum=1, whole=True)
+# A request body Django reads at most: room for API_UPSERT_MAX_ROWS rows even pretty-printed
+# (a row is ~300 bytes indented), never below Django's 2.5 MB default. Beyond it: a JSON 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(2_621_440, API_UPSERT_MAX_ROWS * 1024)
 # Knox tokens are stored hashed; they expire after API_TOKEN_HOURS and can be revoked (logout).
 REST_KNOX = {"TOKEN_TTL": timedelta(hours=env_number("API_TOKEN_HOURS", 720.0, minimum=0.01)),
              "AUTO_REFRESH": False}

@@ -9,5 +9,7 @@ urlpatterns = [
     path("healthz", health, name="health"),
 ]
 
+handler400 = "governance.api.errors.bad_request"
+handler403 = "governance.api.errors.permission_denied"
 handler404 = "governance.api.errors.not_found"
 handler500 = "governance.api.errors.server_error"

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions
@@ -45,6 +47,28 @@ def not_found(request: HttpRequest, exception: Exception | None = None):
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("not_found", f"no such resource: {request.path}"), status=404)
     return defaults.page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None):
+    """Django's own 400s (a body or query beyond its limits, a Host not allowed): JSON under /api/."""
+    if not request.path.startswith("/api/"):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return JsonResponse(error_body("too_large", f"the request body is larger than "
+                                                    f"{settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"), status=413)
+    if isinstance(exception, TooManyFieldsSent):
+        return JsonResponse(error_body("invalid_request", f"more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} "
+                                                          f"query or form parameters"), status=400)
+    if isinstance(exception, DisallowedHost):
+        return JsonResponse(error_body("invalid_request", "this host name is not served here (ALLOWED_HOSTS)"),
+                            status=400)
+    return JsonResponse(error_body("invalid_request", "bad request"), status=400)
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None):
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("permission_denied", "permission denied"), status=403)
+    return defaults.permission_denied(request, exception)
 
 
 def server_error(request: HttpRequest):

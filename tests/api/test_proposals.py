@@ -363,6 +363,17 @@ def test_pages_newest_first_and_filters_by_state_and_subject(versions, analyst):
 
     pending = analyst.get(URL, {"subject": "BTCUSDT", "state": "submitted"}).json()
     assert [(p["subject"], p["number"], p["state"]) for p in pending["results"]] == [("BTCUSDT", 3, "submitted")]
+
+
+def test_a_page_or_page_size_that_is_not_a_whole_number_from_1_is_a_located_400(versions, analyst):
+    for page in ("abc", "0", "-1", "\u00b2"):
+        response = analyst.get(URL, {"page": page})
+        assert (response.status_code, response.json()) == (
+            400, error("invalid_request", "the request is invalid", {"page": ["must be an integer from 1"]}))
+    for size in ("0", "1001", "ten"):
+        response = analyst.get(URL, {"page_size": size})
+        assert (response.status_code, response.json()["details"]) == (
+            400, {"page_size": ["must be an integer from 1 to 1000"]})
     btc = analyst.get(URL, {"subject": "BTCUSDT"}).json()
     assert [(p["number"], p["state"]) for p in btc["results"]] == [
         (4, "approved"), (3, "submitted"), (2, "draft"), (1, "active")]
@@ -372,7 +383,8 @@ def test_pages_newest_first_and_filters_by_state_and_subject(versions, analyst):
     assert (response.status_code, response.json()) == (400, error("invalid_request", "the request is invalid", {
         "state": ["Select a valid choice. bogus is not one of the available choices."]}))
     response = analyst.get(URL, {"page": 99})
-    assert (response.status_code, response.json()) == (404, error("not_found", "Invalid page."))
+    assert (response.status_code, response.json()) == (
+        404, error("not_found", "no page 99: That page contains no results"))
 
 
 def test_consumers_read_proposals(versions):
