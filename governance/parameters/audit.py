@@ -92,7 +92,9 @@ def audit_verify(*, head: tuple[int, str] | None = None) -> tuple[int, list[Audi
         previous_hash, expected_sequence = entry.entry_hash, entry.sequence + 1
         if head is not None and entry.sequence == head[0] and entry.entry_hash != head[1]:
             problems.append(AuditProblem(entry.sequence, f"is not the head recorded earlier ({head[1]})"))
-    if head is not None and head[0] >= expected_sequence:
+    if head is not None and head[0] < 1:
+        problems.append(AuditProblem(head[0], "recorded earlier as the head, names no entry: sequences start at 1"))
+    elif head is not None and head[0] >= expected_sequence:
         problems.append(AuditProblem(head[0], f"recorded earlier as the head, is missing: the log ends at "
                                               f"#{expected_sequence - 1}"))
     problems += _records_check()

@@ -306,6 +306,18 @@ def _known(symbol: Any, known: set[str]) -> bool:
     return isinstance(symbol, str) and symbol in known  # a row's symbol may be any JSON value
 
 
+# The fields of an upsert row; any other key is refused, not ignored (a misspelt
+# realized_volatility must not pass as a row without one).
+POSITION_FIELDS = ("account", "symbol", "side", "quantity", "entry_price", "isolated_margin")
+MARKET_DATA_FIELDS = ("symbol", "mark_price", "realized_volatility")
+
+
+def _unknown_fields(row: dict, fields: tuple[str, ...], where: str, errors: list) -> None:
+    for key in row:
+        if key not in fields:
+            errors.append({"path": f"{where}.{key}", "message": f"unknown field (expected {', '.join(fields)})"})
+
+
 def _fail_if(errors: list[dict], what: str) -> None:
     if errors:
         raise ValidationFailed(f"{len(errors)} invalid field(s) in the {what}; first: {errors[0]['path']}: "
@@ -330,12 +342,16 @@ def positions_upsert(*, rows: list[dict[str, Any]], now: datetime | None = None)
         account, symbol, side = row.get("account"), row.get("symbol"), row.get("side")
         if not isinstance(account, str) or not account.strip() or len(account) > 64:
             errors.append({"path": f"{where}.account", "message": "required: the account code (at most 64 characters)"})
+        elif not account.isprintable():  # a control character, a NUL, a lone surrogate: no database takes them all
+            errors.append({"path": f"{where}.account",
+                           "message": f"may hold printable characters only, got {account!r}"})
         if not _known(symbol, known):
             errors.append({"path": f"{where}.symbol", "message": f"unknown contract {symbol!r}"})
         if side not in ("long", "short"):
             errors.append({"path": f"{where}.side", "message": f"must be long or short, got {side!r}"})
         values = [_decimal(row, k, where, errors, model=Position, positive=k != "isolated_margin")
                   for k in ("quantity", "entry_price", "isolated_margin")]
+        _unknown_fields(row, POSITION_FIELDS, where, errors)
         if isinstance(account, str) and isinstance(symbol, str):
             if (account, symbol) in seen:
                 errors.append({"path": where, "message": f"duplicate position {account}/{symbol} in this upsert"})
@@ -398,6 +414,7 @@ def market_data_upsert(*, rows: list[dict[str, Any]], now: datetime | None = Non
             errors.append({"path": f"{where}.symbol", "message": f"duplicate contract {symbol!r} in this upsert"})
         mark = _decimal(row, "mark_price", where, errors, model=MarketData)
         vol = _decimal(row, "realized_volatility", where, errors, model=MarketData, positive=False, optional=True)
+        _unknown_fields(row, MARKET_DATA_FIELDS, where, errors)
         clean.append((symbol, mark, vol))
     if not rows:
         errors.append({"path": "rows", "message": "no rows"})

@@ -251,3 +251,29 @@ def test_rows_whose_codes_are_not_strings_are_refused_where_they_are(active_rule
     assert error.value.details == [{"path": "rows[0].symbol", "message": "unknown contract ['BTCUSDT']"},
                                    {"path": "rows[1].symbol", "message": "unknown contract ['BTCUSDT']"}]
     assert Position.objects.count() == 0
+
+
+def test_an_account_code_that_no_database_could_store_is_refused_where_it_is(active_rules, committed):
+    with pytest.raises(ValidationFailed) as error:
+        committed(services.positions_upsert, rows=[row(account="A\x001"), row(account="B\ud800"),
+                                                   row(account="C\n")])
+    assert error.value.details == [
+        {"path": "rows[0].account", "message": "may hold printable characters only, got 'A\\x001'"},
+        {"path": "rows[1].account", "message": "may hold printable characters only, got 'B\\ud800'"},
+        {"path": "rows[2].account", "message": "may hold printable characters only, got 'C\\n'"}]
+    assert Position.objects.count() == 0
+
+
+def test_a_field_the_rows_do_not_have_is_refused_not_ignored(active_rules, committed):
+    with pytest.raises(ValidationFailed) as error:
+        committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60000",
+                                                      "realised_volatility": "2.0"}])
+    assert error.value.message == (
+        "1 invalid field(s) in the market data; first: rows[0].realised_volatility: unknown field (expected symbol, "
+        "mark_price, realized_volatility); nothing was written")
+    with pytest.raises(ValidationFailed) as error:
+        committed(services.positions_upsert, rows=[{**row(), "leverage": "5"}])
+    assert error.value.details == [{"path": "rows[0].leverage", "message": "unknown field (expected account, "
+                                                                           "symbol, side, quantity, entry_price, "
+                                                                           "isolated_margin)"}]
+    assert (Position.objects.count(), MarketData.objects.count()) == (0, 0)

@@ -52,9 +52,18 @@ def test_an_emptied_log_is_found_with_the_head_kept(activate):
 
 
 def test_a_malformed_head_is_refused(db):
-    result = run("verify_audit", "--head", "six")
-    assert (result.code, result.err) == (
-        2, f"--head must be SEQUENCE:HASH as printed by an earlier run (e.g. 12:{'0' * 64}), got 'six'")
+    for head in ("six", f"0:{'a' * 64}", f"\u0663:{'a' * 64}"):  # sequences start at 1, in ASCII digits
+        result = run("verify_audit", "--head", head)
+        assert (result.code, result.err) == (
+            2, f"--head must be SEQUENCE:HASH as printed by an earlier run (e.g. 12:{'0' * 64}), got {head!r}")
+
+
+def test_a_head_before_the_first_entry_is_a_problem_not_a_pass(db):
+    from governance.parameters.audit import audit_verify
+
+    count, problems = audit_verify(head=(0, "a" * 64))
+    assert (count, [(p.sequence, p.message) for p in problems]) == (
+        0, [(0, "recorded earlier as the head, names no entry: sequences start at 1")])
 
 
 def test_an_altered_reason_is_found(activate):

@@ -133,6 +133,10 @@ JSONL_CASES = [
                  '"isolated_margin": "0"}\n',
                  ["book.jsonl:2: account: required: the account code (at most 64 characters)",
                   "book.jsonl:2: quantity: must be a decimal string or integer, not True"], id="wrong-types"),
+    pytest.param("[" * 100_000 + "]" * 100_000 + "\n", ["book.jsonl:1: bad JSON: nested too deeply"], id="too-deep"),
+    pytest.param('{"account": "A\\u0000", "symbol": "BTCUSDT", "side": "long", "quantity": "1", "entry_price": "1", '
+                 '"isolated_margin": "1"}\n',
+                 ["book.jsonl:1: account: may hold printable characters only, got 'A\\x00'"], id="nul-in-account"),
     pytest.param("\n\n", ["book.jsonl: no rows"], id="blank"),
 ]
 

@@ -66,8 +66,11 @@ def test_chosen_contracts_and_accounts(active_rules):
 
 
 BAD_ARGUMENTS = [
-    (["--count", "0"], "--count must be a positive number of positions, got 0"),
-    (["--count", "-5"], "--count must be a positive number of positions, got -5"),
+    (["--count", "0"], "--count must be a number of positions from 1 to 20,000,000, got 0"),
+    (["--count", "-5"], "--count must be a number of positions from 1 to 20,000,000, got -5"),
+    (["--count", "1000000000000"], "--count must be a number of positions from 1 to 20,000,000, got 1000000000000"),
+    (["--count", "1", "--seed", "1" + "0" * 70], f"--seed must be from 0 to 999999999999, got 1{'0' * 70}"),
+    (["--count", "1", "--seed", "-1"], "--seed must be from 0 to 999999999999, got -1"),
     (["--count", "10", "--symbols", "BTCUSDT,NOPEUSDT"], "unknown contract(s): NOPEUSDT"),
     (["--count", "10", "--symbols", " , "], "--symbols names no contract"),
     (["--count", "10", "--symbols", "BTCUSDT", "--accounts", "5"],

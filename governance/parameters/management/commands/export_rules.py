@@ -6,6 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from governance.arguments import path_parse
 from governance.parameters.rulesync import DIFFERS, IN_STEP, MISSING, WRITTEN, rules_export
 
 
@@ -14,7 +15,7 @@ class Command(BaseCommand):
             "--check writes nothing and exits 1 when a file is missing or its content differs.")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--dir", dest="directory", type=Path, default=None, help="target rules directory (default: RULES_DIR)")
+        parser.add_argument("--dir", dest="directory", type=path_parse, default=None, help="target rules directory (default: RULES_DIR)")
         parser.add_argument("--check", action="store_true", help="only compare; exit 1 when out of step")
 
     def handle(self, *args, directory: Path | None, check: bool, **options) -> None:

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from governance.arguments import path_parse
 from governance.errors import DomainError
 from governance.parameters.rulesync import NEW_DRAFT, SKIPPED, UNCHANGED, rules_import, rules_import_plan
 from governance.rulefiles import RuleFilesInvalid
@@ -18,7 +19,7 @@ class Command(BaseCommand):
             "Exits 1 when a file does not validate, 2 on bad arguments.")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("paths", nargs="*", type=Path, help="rule files or directories (default: RULES_DIR)")
+        parser.add_argument("paths", nargs="*", type=path_parse, help="rule files or directories (default: RULES_DIR)")
         parser.add_argument("--commit", action="store_true", help="create the drafts (default: only show them)")
         parser.add_argument("--author", help="username of the analyst the drafts are written by (with --commit)")
         parser.add_argument("--rationale", default="", help="rationale of every draft (default: 'Imported from <file>.')")

@@ -10,7 +10,7 @@ from governance.parameters.audit import audit_head, audit_verify
 
 
 def _head(text: str) -> tuple[int, str]:
-    match = re.fullmatch(r"#?(\d+):([0-9a-f]{64})", text.strip())
+    match = re.fullmatch(r"#?([1-9][0-9]*):([0-9a-f]{64})", text.strip())  # sequences start at 1
     if match is None:
         raise CommandError(f"--head must be SEQUENCE:HASH as printed by an earlier run (e.g. 12:{'0' * 64}), "
                            f"got {text!r}", returncode=2)

@@ -17,12 +17,11 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from governance.arguments import path_parse
 from governance.errors import DomainError, ValidationFailed
 from governance.positions.models import MarketData
-from governance.positions.services import market_data_upsert, positions_upsert
+from governance.positions.services import MARKET_DATA_FIELDS, POSITION_FIELDS, market_data_upsert, positions_upsert
 
-POSITION_COLUMNS = ("account", "symbol", "side", "quantity", "entry_price", "isolated_margin")
-MARKET_COLUMNS = ("symbol", "mark_price", "realized_volatility")
 MARKET_REQUIRED = ("symbol", "mark_price")
 CSV_SUFFIXES, JSONL_SUFFIXES = (".csv",), (".jsonl", ".ndjson")
 _ROW_PATH = re.compile(r"^rows\[(\d+)\](?:\.(.+))?$")
@@ -117,6 +116,9 @@ def jsonl_rows(path: Path, text: str, *, allowed: tuple[str, ...]) -> tuple[list
         except ValueError as exc:
             errors.append(f"{path}:{number}: bad JSON: {exc}")
             continue
+        except RecursionError:
+            errors.append(f"{path}:{number}: bad JSON: nested too deeply")
+            continue
         if not isinstance(value, dict):
             errors.append(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
             continue
@@ -153,7 +155,7 @@ class Command(BaseCommand):
             "(.jsonl), all rows or none. Exits 1 when the file is invalid, 2 on bad arguments.")
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("file", type=Path, help="a .csv or .jsonl file")
+        parser.add_argument("file", type=path_parse, help="a .csv or .jsonl file")
         parser.add_argument("--market", action="store_true", help="the file holds market data, not positions")
 
     def handle(self, *args, file: Path, market: bool, **options) -> None:
@@ -164,7 +166,7 @@ class Command(BaseCommand):
         suffix = file.suffix.lower()
         if suffix not in CSV_SUFFIXES + JSONL_SUFFIXES:
             raise CommandError(f"unsupported file type '{file.suffix}': expected .csv or .jsonl", returncode=2)
-        allowed, required = (MARKET_COLUMNS, MARKET_REQUIRED) if market else (POSITION_COLUMNS, POSITION_COLUMNS)
+        allowed, required = (MARKET_DATA_FIELDS, MARKET_REQUIRED) if market else (POSITION_FIELDS, POSITION_FIELDS)
         try:
             text = _text(file)
             if suffix in CSV_SUFFIXES:

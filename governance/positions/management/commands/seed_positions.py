@@ -48,6 +48,9 @@ LEVERAGES = ((1, 6), (2, 8), (3, 8), (5, 12), (10, 18), (15, 6), (20, 12), (25, 
              (125, 1))
 AGGRESSIVE = 0.08  # share of positions opened at 85-100% of the tier's maximum leverage
 BATCH = 10_000
+# The accounts are planned in memory before anything is written: a bound well above any book
+# this tool is for (the benchmark seeds 1,000,000), and far below what exhausts the memory.
+MAX_COUNT = 20_000_000
 MARGIN_DECIMALS = 2  # isolated margin in cents of the settlement asset
 
 
@@ -256,8 +259,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, count: int, seed: int, symbols: str | None, accounts: int | None, batch: int,
                fast: bool, **options) -> None:
-        if count <= 0:
-            raise CommandError(f"--count must be a positive number of positions, got {count}", returncode=2)
+        if not 0 < count <= MAX_COUNT:
+            raise CommandError(f"--count must be a number of positions from 1 to {MAX_COUNT:,}, got {count}",
+                               returncode=2)
+        if not 0 <= seed < 10 ** 12:  # it names the accounts (S<seed>-<number>): codes stay short
+            raise CommandError(f"--seed must be from 0 to 999999999999, got {seed}", returncode=2)
         if batch <= 0:
             raise CommandError(f"--batch must be positive, got {batch}", returncode=2)
         if fast and connection.vendor != "postgresql":

@@ -9,6 +9,7 @@ from typing import NoReturn
 
 from django.core.management.base import BaseCommand
 
+from governance.arguments import path_parse
 from governance.margin import (
     MarginError,
     Position,
@@ -75,8 +76,8 @@ class Command(BaseCommand):
         return parser
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--rules", type=Path, required=True, help="contract rule file")
-        parser.add_argument("--exchange", type=Path, help="exchange-wide rule file (multipliers, default threshold)")
+        parser.add_argument("--rules", type=path_parse, required=True, help="contract rule file")
+        parser.add_argument("--exchange", type=path_parse, help="exchange-wide rule file (multipliers, default threshold)")
         parser.add_argument("--side", choices=["long", "short"], required=True)
         parser.add_argument("--quantity", type=decimal_arg, required=True, help="contracts, > 0")
         parser.add_argument("--entry-price", type=decimal_arg, required=True)

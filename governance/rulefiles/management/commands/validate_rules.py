@@ -6,6 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from governance.arguments import path_parse
 from governance.rulefiles import ruleset_load
 
 
@@ -16,7 +17,7 @@ class Command(BaseCommand):
     requires_migrations_checks = False
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("paths", nargs="*", type=Path,
+        parser.add_argument("paths", nargs="*", type=path_parse,
                             help="rule files or directories (default: the RULES_DIR setting, rules/)")
 
     def handle(self, *args, paths: list[Path], **options) -> None:
