@@ -3,6 +3,7 @@ appends its audit entries, all in one transaction. Keyword-only arguments throug
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from governance.parameters.selectors import (
     version_assessment,
 )
 from governance.rulefiles import rulefile_parse
+from governance.rulefiles.schemas import schema_load, value_describe
 
 logger = logging.getLogger(__name__)
 
@@ -68,12 +70,20 @@ def _context_lock(version: ParameterVersion) -> None:
 def _subject_for_text(yaml_text: str, subject_key: str | None) -> tuple[str, str]:
     data = rulefile_parse(yaml_text, source="draft").parsed.data
     schema = data.get("schema") if isinstance(data, dict) else None
-    if subject_key == Subject.EXCHANGE_KEY or schema == "exchange/v1":
+    if subject_key == Subject.EXCHANGE_KEY or (subject_key is None and schema == "exchange/v1"):
         return Subject.EXCHANGE_KEY, Subject.Kind.EXCHANGE
+    if schema == "exchange/v1":
+        message = f"the subject {subject_key!r} is a contract, but the text is exchange-wide (schema: exchange/v1)"
+        raise ValidationFailed(message, details=[{"path": "subject", "message": message}])
     symbol = subject_key or (data.get("symbol") if isinstance(data, dict) else None)
     if not isinstance(symbol, str) or not symbol:
         raise ValidationFailed("cannot tell which contract this is: name the subject, or give a 'symbol'",
                                details=[])
+    # the subject is created before the content is validated: its key must be a symbol already
+    pattern = schema_load("contract/v1")["properties"]["symbol"]["pattern"]
+    if not re.fullmatch(pattern, symbol):
+        message = f"{value_describe(symbol)} does not match the pattern {pattern} of a contract symbol"
+        raise ValidationFailed(message, details=[{"path": "subject" if subject_key else "symbol", "message": message}])
     return symbol, Subject.Kind.CONTRACT
 
 

@@ -49,3 +49,30 @@ def test_a_valid_draft_is_written_as_before(analyst):
     version = services.version_draft_create(actor=analyst, yaml_text=BTC, rationale="Because.", require_valid=True)
     assert (version.subject.key, version.number, version.state) == ("BTCUSDT", 1, "draft")
     assert counts() == (1, 1, 1)
+
+
+def test_a_symbol_no_subject_could_be_named_by_is_refused_before_anything_is_written(analyst):
+    # the subject is created first, before the content is validated: its key must already be a
+    # symbol (PostgreSQL would refuse a NUL, or a key over 40 characters, with a 500)
+    for symbol, shown in (("A" * 200, f"'{'A' * 57}...'"), ('"BTC\\0USDT"', "'BTC\x00USDT'"), ("btcusdt", "'btcusdt'")):
+        text = edit(BTC, "symbol: BTCUSDT\n", f"symbol: {symbol}\n")
+        before = counts()
+        with pytest.raises(ValidationFailed) as raised:  # a draft that may stay invalid (the admin)
+            services.version_draft_create(actor=analyst, yaml_text=text, rationale="Because.")
+        message = f"{shown} does not match the pattern ^[A-Z0-9]{{2,30}}$ of a contract symbol"
+        assert (raised.value.message, raised.value.details) == (message, [{"path": "symbol", "message": message}])
+        assert counts() == before
+        error = refused(analyst, text)  # the API's: the schema's located error
+        assert error.message == (f"the draft does not validate: 1 error(s); first: draft:3:9: symbol: {shown} does not "
+                                 f"match the pattern ^[A-Z0-9]{{2,30}}$")
+    error = refused(analyst, BTC, subject_key="BTC USDT")
+    message = "'BTC USDT' does not match the pattern ^[A-Z0-9]{2,30}$ of a contract symbol"
+    assert (error.message, error.details) == (message, [{"path": "subject", "message": message}])
+
+
+def test_exchange_wide_text_under_a_contract_subject_is_refused_not_moved_to_the_exchange(analyst):
+    from tests.parameters.conftest import exchange_text
+
+    error = refused(analyst, exchange_text(), subject_key="BTCUSDT")
+    message = "the subject 'BTCUSDT' is a contract, but the text is exchange-wide (schema: exchange/v1)"
+    assert (error.message, error.details) == (message, [{"path": "subject", "message": message}])
