@@ -27,7 +27,7 @@ from governance.api.pagination import DocumentedBounds
 from governance.api.permissions import CanRead, IsPositionService
 from governance.api.selectors import snapshot
 from governance.api.serializers import error_responses
-from governance.margin.numbers import decimal_text
+from governance.margin.numbers import decimal_parse, decimal_text
 from governance.positions import services
 from governance.positions.models import PositionStatus, Rollout
 
@@ -78,6 +78,11 @@ class ExactDecimal(serializers.DecimalField):
     def to_internal_value(self, data: Any) -> Decimal:
         if isinstance(data, (float, bool)):
             self.fail("float", input=data)
+        if isinstance(data, str):
+            try:
+                decimal_parse(data)
+            except ValueError as exc:
+                raise serializers.ValidationError(str(exc), code="invalid") from None
         value = super().to_internal_value(data)
         if self.positive and value <= 0:
             self.fail("not_positive")
@@ -215,12 +220,27 @@ class MarketDataRowSerializer(serializers.Serializer):
                                                           "volatility band; absent: the last known one stays")
 
 
+class _AsSent(serializers.Field):
+    """One row, any JSON value (null, a number the parser read as infinity): the service says
+    what is wrong with it, where. A JSONField child would answer rows.0 "Value must be valid
+    JSON." for a mark of 1e400, naming neither the field nor the fault."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> Any:
+        return data
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
 class Rows(serializers.ListField):
     """The rows as sent: their fields are checked by the service, which locates every error
     as rows[i].field and writes nothing if there is one."""
 
     def __init__(self, **kwargs: Any):
-        super().__init__(child=serializers.JSONField(), max_length=upsert_max_rows(), **kwargs)
+        super().__init__(child=_AsSent(), max_length=upsert_max_rows(), **kwargs)
 
 
 @extend_schema_field(PositionRowSerializer(many=True))

@@ -1,6 +1,7 @@
 """Decimal arithmetic for the engine: one explicit context, explicit rounding, no floats."""
 from __future__ import annotations
 
+import re
 from decimal import (
     ROUND_CEILING,
     ROUND_FLOOR,
@@ -39,6 +40,19 @@ def decimal_require(name: str, value: object) -> Decimal:
     if value and not -MAGNITUDE <= value.adjusted() <= MAGNITUDE:
         raise InvalidInput(f"{name} is out of range: {value} (at most {MAGNITUDE} digits either side of the point)")
     return value
+
+
+# Decimals typed or sent as text: ASCII digits with at most one point, an optional minus. What
+# Decimal() alone would also read is refused: "1_0" (ten), " 1 ", "1E+2", "Infinity", other
+# scripts' digits; a misplaced character must not pass as a different number.
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
+
+
+def decimal_parse(text: str) -> Decimal:
+    """A decimal in plain notation, exactly; ValueError for any other text."""
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise ValueError(f"not a decimal in plain notation (digits, at most one point): {text!r}")
+    return Decimal(text)
 
 
 # A product with a non-terminating rate (multiplier / leverage, held to 80 digits) carries

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import reduce
 from operator import or_
 from typing import Any, Iterable
@@ -17,6 +17,7 @@ from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from governance.errors import NotFound, ValidationFailed
+from governance.margin.numbers import decimal_parse
 from governance.parameters.models import ParameterVersion, Subject
 from governance.positions.models import Account, MarketData, Position, Rollout, RolloutChunk
 from governance.positions.remargin import ChunkResult, chunk_remargin
@@ -263,13 +264,13 @@ def _decimal(row: dict, key: str, where: str, errors: list, *, model: type[model
         if not optional:
             errors.append({"path": f"{where}.{key}", "message": "required"})
         return None
-    if isinstance(value, (float, bool)):
+    if isinstance(value, bool) or not isinstance(value, (int, str)):  # a float may have lost digits already
         errors.append({"path": f"{where}.{key}", "message": f"must be a decimal string or integer, not {value!r}"})
         return None
     try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        errors.append({"path": f"{where}.{key}", "message": f"not a number: {value!r}"})
+        number = Decimal(value) if isinstance(value, int) else decimal_parse(value)
+    except ValueError as exc:
+        errors.append({"path": f"{where}.{key}", "message": str(exc)})
         return None
     if not number.is_finite() or (number <= 0 if positive else number < 0):
         errors.append({"path": f"{where}.{key}",

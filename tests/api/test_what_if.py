@@ -72,6 +72,9 @@ def test_a_version_that_cannot_be_tried_is_refused_where_it_is(consumer):
     ({"isolated_margin": "-1"}, {"isolated_margin": ["Ensure this value is greater than or equal to 0."]}),
     ({"side": "both"}, {"side": ['"both" is not a valid choice.']}),
     ({"leverage": "10"}, {"leverage": ["unknown field"]}),
+    ({"quantity": "1_0"}, {"quantity": ["not a decimal in plain notation (digits, at most one point): '1_0'"]}),
+    ({"entry_price": "6E+4"}, {"entry_price": ["not a decimal in plain notation (digits, at most one point): '6E+4'"]}),
+    ({"quantity": " 1 "}, {"quantity": ["not a decimal in plain notation (digits, at most one point): ' 1 '"]}),
 ])
 def test_bad_input_is_a_400_with_the_fields_at_fault(consumer, change, details):
     response = consumer.post("/api/v1/what-if/", {**EXAMPLE, **change}, format="json")

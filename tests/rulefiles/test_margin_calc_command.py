@@ -58,8 +58,13 @@ def test_volatility_band_and_exchange_multipliers_apply():
     (("--rules", "rules/policy.yaml"), "rules/policy.yaml is not a contract rule file (schema: contract/v1)"),
     (("--rules", "rules/contracts/NOPE.yaml"), "no such rule file: rules/contracts/NOPE.yaml"),
     (("--realized-vol", "-1"), "realized volatility must not be negative, got -1"),
-    (("--isolated-margin", "1e80"), "isolated_margin is out of range: 1E+80 (at most 60 digits either side of the point)"),
-    (("--quantity", "1e600000"), "quantity is out of range: 1E+600000 (at most 60 digits either side of the point)"),
+    (("--isolated-margin", "1" + "0" * 80), f"isolated_margin is out of range: 1{'0' * 80} (at most 60 digits either "
+                                              f"side of the point)"),
+    # what Decimal() alone reads, and a person did not mean: plain notation only
+    (("--quantity", "1e600000"), "argument --quantity: invalid decimal number value: '1e600000'"),
+    (("--quantity", "1_0"), "argument --quantity: invalid decimal number value: '1_0'"),
+    (("--quantity", " 1"), "argument --quantity: invalid decimal number value: ' 1'"),
+    (("--quantity", "\u0661"), "argument --quantity: invalid decimal number value: '\u0661'"),
 ])
 def test_bad_input_gives_one_line_and_exit_2(change, message):
     args = list(BASE)

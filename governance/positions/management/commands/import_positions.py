@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -99,9 +100,17 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
+def _json_number(literal: str) -> str:
+    """A JSON number with a fraction or exponent, as exact text in plain notation (1E2 is
+    "100"): what the services read. Beyond any column's range it stays as written, to be
+    refused there, rather than spelt out in a million digits."""
+    value = Decimal(literal)
+    return format(value, "f") if -60 <= value.adjusted() <= 60 else literal
+
+
 def jsonl_rows(path: Path, text: str, *, allowed: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[int]]:
     """One JSON object per line (blank lines skipped); numbers with a fraction or exponent are
-    kept as the literal text, so no decimal goes through a float."""
+    kept as exact text, so no decimal goes through a float."""
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     errors: list[str] = []
@@ -109,7 +118,7 @@ def jsonl_rows(path: Path, text: str, *, allowed: tuple[str, ...]) -> tuple[list
         if not line.strip():
             continue
         try:
-            value = json.loads(line, parse_float=str, parse_constant=_no_constant)
+            value = json.loads(line, parse_float=_json_number, parse_constant=_no_constant)
         except json.JSONDecodeError as exc:
             errors.append(f"{path}:{number}: bad JSON: {exc.msg} (column {exc.colno})")
             continue

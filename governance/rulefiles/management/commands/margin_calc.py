@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import NoReturn
 
@@ -18,19 +18,14 @@ from governance.margin import (
     requirements_compute,
     schedule_build,
 )
+from governance.margin.numbers import decimal_parse
 from governance.rulefiles import ContractRules, ExchangeRules, RuleContext, RuleFilesInvalid, RuleSet, ruleset_load
 
 EXIT_BAD_INPUT = 2
 
 
 def decimal_arg(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(text) from None
-    if not value.is_finite():
-        raise ValueError(text)
-    return value
+    return decimal_parse(text)  # a ValueError: argparse says "invalid decimal number value"
 
 
 decimal_arg.__name__ = "decimal number"  # argparse names the type in its message
