@@ -71,7 +71,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "governance.api.middleware.ApiCommonMiddleware",  # Django's, without the 301 for an API write
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # a remembered token's conditional GET of a contract: answered here, with the headers of the
     # three above, as the regular path would (governance.api.conditional)
@@ -211,6 +211,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON in only: one body format to validate and document; a form body is a 415
     "DEFAULT_PARSER_CLASSES": ["governance.api.parsers.JSONParser"],
+    # the format is negotiated by Accept only: ?format=xml was a bare 404 on every endpoint
+    "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "governance.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,

@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent
 from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views import defaults
 from rest_framework import exceptions
 from rest_framework.response import Response
@@ -45,8 +46,19 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
 def not_found(request: HttpRequest, exception: Exception | None = None):
     """The project's 404: JSON under /api/, Django's page elsewhere (the admin)."""
     if request.path.startswith("/api/"):
-        return JsonResponse(error_body("not_found", f"no such resource: {request.path}"), status=404)
+        message = f"no such resource: {request.path}"
+        if not request.path.endswith("/") and _resolves(request.path_info + "/"):
+            message += f" (did you mean {request.path}/? every API path ends with a slash)"
+        return JsonResponse(error_body("not_found", message), status=404)
     return defaults.page_not_found(request, exception)
+
+
+def _resolves(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None):

@@ -177,6 +177,9 @@ def source_name(path: Path) -> str:
 
 def rulefile_read(path: Path) -> RuleFile:
     source = source_name(path)
+    if path.exists() and not path.is_file():  # a pipe or a device: reading it could block forever
+        return RuleFile(source=source, text=None, parsed=ParsedYaml(),
+                        errors=[RuleError(source, 1, 1, (), "cannot read file: not a regular file")])
     try:
         content = path.read_bytes()
     except OSError as exc:

@@ -66,3 +66,30 @@ def test_a_body_nested_deeper_than_python_recurses_is_a_400(active_rules):
     response = APIClient().generic("POST", "/api/v1/auth/login/", "[" * 100_000 + "]" * 100_000,
                                    content_type="application/json")
     assert (response.status_code, response.json()) == (400, body("parse_error", "JSON parse error - nested too deeply"))
+
+
+def test_a_write_without_the_trailing_slash_is_a_404_that_says_so_not_a_redirect(active_rules):
+    analyst = token_client("analyst", "authors")
+    response = analyst.post("/api/v1/proposals", {"yaml": "x", "rationale": "r"}, format="json")
+    assert (response.status_code, response.json()) == (404, body(
+        "not_found", "no such resource: /api/v1/proposals (did you mean /api/v1/proposals/? every API path ends "
+                     "with a slash)"))
+    assert analyst.get("/api/v1/proposals")["Location"] == "/api/v1/proposals/"  # a read is redirected as before
+
+
+def test_rows_the_parser_cannot_type_are_located_by_the_service(active_rules):
+    feeder = token_client("feeder", "position_service")
+    response = feeder.post("/api/v1/positions/upsert/", {"rows": [None, 7]}, format="json")
+    assert (response.status_code, response.json()["details"]) == (
+        400, [{"path": "rows[0]", "message": "expected an object"}, {"path": "rows[1]", "message": "expected an object"}])
+    response = feeder.generic("POST", "/api/v1/market-data/upsert/",
+                              '{"rows": [{"symbol": "BTCUSDT", "mark_price": 1e400}]}', content_type="application/json")
+    assert (response.status_code, response.json()["details"]) == (
+        400, [{"path": "rows[0].mark_price", "message": "must be a decimal string or integer, not inf"}])
+
+
+def test_the_format_is_negotiated_by_accept_not_by_a_query_parameter(consumer):
+    response = consumer.get("/api/v1/contracts/", {"format": "xml"})
+    assert (response.status_code, response["Content-Type"]) == (200, "application/json")
+    response = consumer.get("/api/v1/contracts/", HTTP_ACCEPT="application/xml")
+    assert (response.status_code, response.json()["code"]) == (406, "not_acceptable")

@@ -1,5 +1,6 @@
 """Loading rule sets from disk: directories, the process pool for large sets, unreadable files."""
 import shutil
+from pathlib import Path
 
 from django.conf import settings
 
@@ -37,3 +38,13 @@ def test_directories_expand_to_yaml_files_only(tmp_path):
 def test_unreadable_path_is_an_error_not_an_exception(tmp_path):
     ruleset = ruleset_load([tmp_path / "gone.yaml"])
     assert [e.message for e in ruleset.errors] == ["cannot read file: No such file or directory"]
+
+
+def test_a_pipe_or_a_device_is_an_error_not_a_read_that_never_ends(tmp_path):
+    import os
+
+    fifo = tmp_path / "BTCUSDT.yaml"
+    os.mkfifo(fifo)  # nobody writes to it: reading would wait forever
+    ruleset = ruleset_load([fifo, Path("/dev/zero")])
+    assert sorted((e.source, e.message) for e in ruleset.errors) == [
+        ("/dev/zero", "cannot read file: not a regular file"), (str(fifo), "cannot read file: not a regular file")]
