@@ -13,6 +13,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
+from governance.margin.numbers import decimal_text
 from governance.positions import services
 from governance.positions.models import Position
 from governance.positions.remargin import chunk_remargin, position_compute
@@ -61,8 +62,8 @@ def book(rng: random.Random, terms, count: int) -> list[dict]:
             mmr, cum = at.maintenance_margin_rate, at.maintenance_amount
             exact = q * entry - at.cap * (1 - mmr) - cum if side == "long" else at.cap * (1 + mmr) - cum - q * entry
             margin = exact if exact >= 0 else margin
-        rows.append({"account": f"acct-{i}", "symbol": symbol, "side": side, "quantity": str(quantity.normalize()),
-                     "entry_price": str(entry.normalize()), "isolated_margin": str(margin)})
+        rows.append({"account": f"acct-{i}", "symbol": symbol, "side": side, "quantity": decimal_text(quantity),
+                     "entry_price": decimal_text(entry), "isolated_margin": decimal_text(margin)})
     return rows
 
 
@@ -71,9 +72,9 @@ def test_sql_and_engine_agree_on_thousands_of_positions(active_rules, django_cap
     rng = random.Random(20261125)
     with django_capture_on_commit_callbacks(execute=True):
         services.market_data_upsert(rows=[
-            {"symbol": "BTCUSDT", "mark_price": str(MARKS["BTCUSDT"]), "realized_volatility": "0.9"},  # band 2
-            {"symbol": "ETHUSDT", "mark_price": str(MARKS["ETHUSDT"])},
-            {"symbol": "1000PEPEUSDT", "mark_price": str(MARKS["1000PEPEUSDT"]), "realized_volatility": "1.5"},
+            {"symbol": "BTCUSDT", "mark_price": decimal_text(MARKS["BTCUSDT"]), "realized_volatility": "0.9"},  # band 2
+            {"symbol": "ETHUSDT", "mark_price": decimal_text(MARKS["ETHUSDT"])},
+            {"symbol": "1000PEPEUSDT", "mark_price": decimal_text(MARKS["1000PEPEUSDT"]), "realized_volatility": "1.5"},
         ])
     terms = terms_current(symbols=list(SYMBOLS))
     assert terms["BTCUSDT"].band > 1 and terms["1000PEPEUSDT"].multiplier > 1
