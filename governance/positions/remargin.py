@@ -34,6 +34,15 @@ class ChunkResult:
     events: int
 
 
+@dataclass(frozen=True)
+class ChunkWrite:
+    """Positions re-margined, and the margin events of their status changes: to append with
+    `events_append`, last in the transaction."""
+
+    positions: int
+    events: dict[str, list]
+
+
 def terms_json(terms: dict[str, ContractTerms]) -> tuple[str, str]:
     contracts, tiers = [], []
     for t in terms.values():
@@ -247,8 +256,15 @@ def chunk_remargin(*, first_id: int, last_id: int, terms: dict[str, ContractTerm
     Call inside a transaction, and commit soon after: events are numbered last, under a lock
     held until commit. Positions of contracts outside `terms` are not touched.
     """
+    written = chunk_write(first_id=first_id, last_id=last_id, terms=terms, rollout_id=rollout_id, now=now, ids=ids)
+    return ChunkResult(written.positions, events_append(events=written.events, rollout_id=rollout_id, at=now))
+
+
+def chunk_write(*, first_id: int, last_id: int, terms: dict[str, ContractTerms], rollout_id: int | None,
+                now: datetime, ids: list[int] | None = None) -> ChunkWrite:
+    """`chunk_remargin` without appending the events: the caller appends them, last."""
     if not terms:
-        return ChunkResult(0, 0)
+        return ChunkWrite(0, {c: [] for c in _EVENT_COLUMNS})
     if connection.vendor == "postgresql":
         contracts, tiers = terms_json(terms)
         with connection.cursor() as cursor:
@@ -264,7 +280,7 @@ def chunk_remargin(*, first_id: int, last_id: int, terms: dict[str, ContractTerm
     else:
         positions, events = _chunk_remargin_by_engine(first_id=first_id, last_id=last_id, terms=terms, now=now,
                                                       rollout_id=rollout_id, ids=ids)
-    return ChunkResult(positions, events_append(events=events, rollout_id=rollout_id, at=now))
+    return ChunkWrite(positions, events)
 
 
 def position_compute(row: dict, terms: ContractTerms, mark_price: Decimal | None) -> dict:

@@ -13,14 +13,14 @@ from typing import Any, Iterable
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from governance.errors import NotFound, ValidationFailed
 from governance.margin.numbers import decimal_parse
 from governance.parameters.models import ParameterVersion, Subject
 from governance.positions.models import Account, MarketData, Position, Rollout, RolloutChunk
-from governance.positions.remargin import ChunkResult, chunk_remargin
+from governance.positions.remargin import ChunkResult, chunk_remargin, chunk_write, events_append
 from governance.positions.terms import terms_current
 from governance.transactions import conflict_retry
 
@@ -79,13 +79,17 @@ def rollout_start(*, trigger: str, symbols: Iterable[str] | None = None,
     """
     now = now or timezone.now()
     own = set(symbols) if symbols is not None else set(terms_current())
-    older = list(Rollout.objects.select_for_update().filter(state=R.RUNNING))
-    overlapping = [r for r in older if own & set(r.symbols)]
+    # One start at a time: a start waiting on a rollout another start just superseded would
+    # otherwise not see the newer one, and both would run over the same contracts. Rollouts
+    # of other contracts are read, not locked: a chunk updating its rollout's counters then
+    # never waits for an activation elsewhere (nor an activation for it).
+    _rollouts_start_lock()
+    overlapping = [r for r in Rollout.objects.filter(state=R.RUNNING) if own & set(r.symbols)]
     scope = own.union(*(r.symbols for r in overlapping))
     rollout = Rollout.objects.create(trigger=trigger, symbols=sorted(scope), contract_version=contract_version,
                                      exchange_version=exchange_version, started_at=now)
-    Rollout.objects.filter(pk__in=[r.pk for r in overlapping]).update(state=R.SUPERSEDED, superseded_by=rollout,
-                                                                       finished_at=now)
+    Rollout.objects.filter(pk__in=[r.pk for r in overlapping], state=R.RUNNING).update(
+        state=R.SUPERSEDED, superseded_by=rollout, finished_at=now)
     part = sorted(own) if overlapping else None  # None: the chunk covers the rollout's whole scope
     chunks = [RolloutChunk(rollout=rollout, first_id=a, last_id=b, positions=n, symbols=part)
               for a, b, n in (_chunk_ranges(sorted(own), _chunk_size()) if own else [])]
@@ -99,6 +103,16 @@ def rollout_start(*, trigger: str, symbols: Iterable[str] | None = None,
         chunk_ids = list(rollout.chunks.values_list("pk", flat=True))
         transaction.on_commit(lambda: _dispatch_chunks(chunk_ids))
     return rollout
+
+
+# Any constant: the key of the transaction-level advisory lock that orders rollout starts.
+_ROLLOUTS_START_LOCK = 7_305_002
+
+
+def _rollouts_start_lock() -> None:
+    if connection.vendor == "postgresql":  # SQLite runs one writer at a time
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ROLLOUTS_START_LOCK])
 
 
 def _chunks_taken_over(*, rollout: Rollout, older: list[Rollout], own: set[str]) -> list[RolloutChunk]:
@@ -128,6 +142,17 @@ def _dispatch_finish(rollout_id: int) -> None:
     from governance.positions.tasks import rollout_finish_task
 
     rollout_finish_task.delay(rollout_id)
+
+
+def _scope_exclusive_lock(symbols: list[str]) -> None:
+    """Hold the contracts' subjects as activation does (FOR UPDATE, in id order) until commit:
+    a change of their marks or volatility bands then never commits while a chunk, an upsert
+    or a final step of these contracts is computing with the old ones (they hold the
+    subjects FOR SHARE), and waits for them instead."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM parameters_subject WHERE key = ANY(%s) ORDER BY id FOR UPDATE", [symbols])
 
 
 def _scope_share_lock(symbols: list[str]) -> None:
@@ -163,10 +188,15 @@ def rollout_chunk_apply(*, chunk_id: int, now: datetime | None = None) -> ChunkR
     rollout = chunk.rollout
     symbols = chunk.symbols or rollout.symbols
     _scope_share_lock(symbols)
+    # superseded while this waited for the subjects (a mark changed, say): the newer rollout
+    # does this work, with what changed
+    if not Rollout.objects.filter(pk=rollout.pk, state=R.RUNNING).exists():
+        return None
     # the time of the computation, once the locks are held: not of a wait for them
     now = now or timezone.now()
-    result = chunk_remargin(first_id=chunk.first_id, last_id=chunk.last_id,
-                            terms=terms_current(symbols=symbols), rollout_id=rollout.pk, now=now)
+    written = chunk_write(first_id=chunk.first_id, last_id=chunk.last_id,
+                          terms=terms_current(symbols=symbols), rollout_id=rollout.pk, now=now)
+    result = ChunkResult(written.positions, len(written.events["position_id"]))
     chunk.done_at, chunk.positions, chunk.events = now, result.positions, result.events
     chunk.save(update_fields=["done_at", "positions", "events"])
     Rollout.objects.filter(pk=rollout.pk).update(chunks_done=F("chunks_done") + 1,
@@ -175,6 +205,8 @@ def rollout_chunk_apply(*, chunk_id: int, now: datetime | None = None) -> ChunkR
     rollout.refresh_from_db(fields=["chunks_done", "chunks_total"])
     if rollout.chunks_done >= rollout.chunks_total:
         transaction.on_commit(lambda: _dispatch_finish(rollout.pk))
+    # last: the events' lock is taken after the rollout's row, as the final step takes them
+    events_append(events=written.events, rollout_id=rollout.pk, at=now)
     return result
 
 
@@ -242,7 +274,8 @@ def rollouts_resume(*, older_than_seconds: float | None = None) -> int:
     chunk_ids = list(RolloutChunk.objects.filter(rollout__state=R.RUNNING, rollout__started_at__lt=cutoff,
                                                  done_at__isnull=True).values_list("pk", flat=True))
     _dispatch_chunks(chunk_ids)
-    finished = Rollout.objects.filter(state=R.RUNNING, started_at__lt=cutoff).exclude(chunks__done_at__isnull=True)
+    undone = RolloutChunk.objects.filter(rollout=OuterRef("pk"), done_at__isnull=True)
+    finished = Rollout.objects.filter(~Exists(undone), state=R.RUNNING, started_at__lt=cutoff)
     for rollout_id in finished.values_list("pk", flat=True):
         _dispatch_finish(rollout_id)
     return len(chunk_ids)
@@ -421,6 +454,7 @@ def market_data_upsert(*, rows: list[dict[str, Any]], now: datetime | None = Non
         errors.append({"path": "rows", "message": "no rows"})
     _fail_if(errors, "market data")
     symbols = sorted({c[0] for c in clean})
+    _scope_exclusive_lock(symbols)
     bands_before = {s: t.band for s, t in terms_current(symbols=symbols).items()}
     before = {m.symbol: m for m in MarketData.objects.filter(symbol__in=symbols)}
     # a row without volatility keeps the last known one: a mark-only feed must not drop the

@@ -277,3 +277,15 @@ def test_a_field_the_rows_do_not_have_is_refused_not_ignored(active_rules, commi
                                                                            "symbol, side, quantity, entry_price, "
                                                                            "isolated_margin)"}]
     assert (Position.objects.count(), MarketData.objects.count()) == (0, 0)
+
+
+def test_resume_sends_the_final_step_of_a_rollout_that_has_no_chunk(active_rules, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    finishes = []
+    monkeypatch.setattr(services, "_dispatch_finish", finishes.append)
+    rollout = services.rollout_start(trigger="manual", symbols=["BTCUSDT"])  # no positions: no chunk
+    Rollout.objects.filter(pk=rollout.pk).update(started_at=timezone.now() - timedelta(hours=1))
+    assert (services.rollouts_resume(older_than_seconds=60), finishes) == (0, [rollout.pk])
