@@ -24,6 +24,9 @@ from governance.margin import NotionalBeyondTiers, Position as EnginePosition, r
 from governance.positions.models import PositionStatus
 from governance.positions.terms import ContractTerms
 
+# What the notional column holds (numeric(38, 18)); beyond the last tier, a notional past it is not kept.
+NOTIONAL_LIMIT = Decimal("1e20")
+
 # A status change that is not news: a new position computed for the first time as healthy.
 _QUIET = ("pending", "healthy")
 
@@ -110,8 +113,10 @@ c AS (
     FROM t JOIN c tc ON tc.symbol = t.symbol GROUP BY t.symbol) b ON b.symbol = c.symbol
 )"""
 
+# A notional beyond the last tier is kept only if its column can hold it (below 1e20): the
+# position is beyond tiers either way, and one mark far off must not fail its whole chunk.
 POSITION_SQL = """
-SELECT x.notional, x.tier, x.im, x.mm, CASE WHEN x.tier IS NOT NULL THEN x.bal END AS bal, x.ratio, x.lp,
+SELECT CASE WHEN x.tier IS NOT NULL OR x.notional < 100000000000000000000 THEN x.notional END AS notional, x.tier, x.im, x.mm, CASE WHEN x.tier IS NOT NULL THEN x.bal END AS bal, x.ratio, x.lp,
        CASE WHEN x.tier IS NULL THEN 'beyond_tiers'
             WHEN x.bal <= 0 OR x.ratio >= 1 THEN 'liquidatable'
             WHEN x.ratio >= ct.threshold THEN 'margin_call'
@@ -294,7 +299,8 @@ def position_compute(row: dict, terms: ContractTerms, mark_price: Decimal | None
         result = requirements_compute(position=position, schedule=terms.schedule,
                                       margin_call_threshold=terms.margin_call_threshold, tick_size=terms.tick_size)
     except NotionalBeyondTiers:
-        return {**out, "notional": position.size * position.price, "tier": None, "initial_margin": None,
+        notional = position.size * position.price
+        return {**out, "notional": notional if notional < NOTIONAL_LIMIT else None, "tier": None, "initial_margin": None,
                 "maintenance_margin": None, "margin_balance": None, "margin_ratio": None, "liquidation_price": None,
                 "status": PositionStatus.BEYOND_TIERS.value}
     return {**out, "notional": result.notional, "tier": result.tier, "initial_margin": result.initial_margin,

@@ -210,6 +210,24 @@ def rollout_chunk_apply(*, chunk_id: int, now: datetime | None = None) -> ChunkR
     return result
 
 
+@transaction.atomic
+def rollout_chunk_fail(*, chunk_id: int, error: str, now: datetime | None = None) -> Rollout | None:
+    """A chunk the workers gave up on (an error no retry cures, or the retries spent): its
+    rollout cannot complete, and says why instead of running for ever. The positions of the
+    scope keep the stamp they had; the chunks still to come find the rollout failed."""
+    chunk = RolloutChunk.objects.filter(pk=chunk_id).first()
+    if chunk is None or chunk.done_at is not None:
+        return None
+    _scope_share_lock(chunk.symbols or Rollout.objects.get(pk=chunk.rollout_id).symbols)  # as the final step
+    rollout = Rollout.objects.select_for_update().get(pk=chunk.rollout_id)
+    if rollout.state != R.RUNNING:
+        return rollout
+    rollout.state, rollout.finished_at = R.FAILED, now or timezone.now()
+    rollout.detail = f"chunk {chunk.pk} (positions {chunk.first_id} to {chunk.last_id}) failed: {error}"[:2000]
+    rollout.save(update_fields=["state", "finished_at", "detail"])
+    return rollout
+
+
 def positions_stale(*, symbols: list[str]) -> list[int]:
     """Ids of positions of `symbols` whose stamp is not the parameters in force now, in order.
 

@@ -9,14 +9,22 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
 from governance.positions.impact import impact_preview_fail, impact_preview_run, impact_previews_refresh
-from governance.positions.services import (rollout_chunk_apply, rollout_chunk_attempt_count, rollout_finish,
-                                             rollouts_resume)
+from governance.positions.services import (rollout_chunk_apply, rollout_chunk_attempt_count, rollout_chunk_fail,
+                                             rollout_finish, rollouts_resume)
 
 TRANSIENT = (OperationalError, InterfaceError)  # includes deadlocks and serialization failures
 
 
-@shared_task(name="positions.rollout_chunk_apply", acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True,
-             retry_backoff_max=30, max_retries=8)
+class _ChunkTask(Task):
+    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
+        """Given up (an error no retry cures, or the retries spent): the rollout says so."""
+        chunk_id = kwargs.get("chunk_id", args[0] if args else None)
+        if chunk_id is not None:
+            rollout_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(name="positions.rollout_chunk_apply", base=_ChunkTask, acks_late=True, autoretry_for=TRANSIENT,
+             retry_backoff=True, retry_backoff_max=30, max_retries=8)
 def rollout_chunk_apply_task(chunk_id: int) -> int | None:
     rollout_chunk_attempt_count(chunk_id=chunk_id)
     result = rollout_chunk_apply(chunk_id=chunk_id)

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from governance.margin.numbers import decimal_text
 from governance.positions import services
-from governance.positions.models import Position
+from governance.positions.models import Position, Rollout
 from governance.positions.remargin import chunk_remargin, position_compute
 from governance.positions.terms import terms_current
 
@@ -170,3 +170,18 @@ def test_a_position_changed_while_its_chunk_waits_is_computed_from_its_new_input
                                  "isolated_margin": D("2900")}, terms_current()["BTCUSDT"], None)
     assert {c: getattr(target, c) for c in COLUMNS} == expected
     assert (target.previous_status, target.status) == ("healthy", "liquidatable")
+
+
+def test_a_notional_beyond_what_the_book_holds_is_beyond_tiers_not_a_failed_chunk(active_rules,
+                                                                                  django_capture_on_commit_callbacks):
+    # each figure fits its column; the notional they make at a far-off mark (1e21) does not
+    with django_capture_on_commit_callbacks(execute=True):
+        services.positions_upsert(rows=[{"account": "A1", "symbol": "BTCUSDT", "side": "long",
+                                         "quantity": "1000000000000000", "entry_price": "1", "isolated_margin": "1"},
+                                        {"account": "A2", "symbol": "BTCUSDT", "side": "short", "quantity": "1",
+                                         "entry_price": "1000", "isolated_margin": "500"}])
+        services.market_data_upsert(rows=[{"symbol": "BTCUSDT", "mark_price": "1000000"}])
+    huge, small = Position.objects.order_by("account__code")
+    assert (huge.status, huge.tier, huge.notional, huge.margin_balance) == ("beyond_tiers", None, None, None)
+    assert (small.status, small.notional) == ("liquidatable", D("1000000"))  # its chunk went through
+    assert Rollout.objects.latest("pk").state == "completed"

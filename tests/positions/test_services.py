@@ -289,3 +289,20 @@ def test_resume_sends_the_final_step_of_a_rollout_that_has_no_chunk(active_rules
     rollout = services.rollout_start(trigger="manual", symbols=["BTCUSDT"])  # no positions: no chunk
     Rollout.objects.filter(pk=rollout.pk).update(started_at=timezone.now() - timedelta(hours=1))
     assert (services.rollouts_resume(older_than_seconds=60), finishes) == (0, [rollout.pk])
+
+
+def test_a_chunk_the_workers_give_up_on_fails_its_rollout_and_says_why(active_rules, monkeypatch):
+    services.positions_upsert(rows=[row()])
+    monkeypatch.setattr(services, "_dispatch_chunks", lambda ids: None)
+    rollout = services.rollout_start(trigger="manual", symbols=["BTCUSDT"])
+    chunk = rollout.chunks.get()
+
+    def broken(**kwargs):
+        raise ValueError("no such thing")
+
+    monkeypatch.setattr(tasks, "rollout_chunk_apply", broken)
+    assert tasks.rollout_chunk_apply_task.apply(args=(chunk.pk,), throw=False).state == "FAILURE"
+    rollout.refresh_from_db()
+    assert (rollout.state, rollout.detail) == (
+        "failed", f"chunk {chunk.pk} (positions {chunk.first_id} to {chunk.last_id}) failed: ValueError: no such thing")
+    assert services.rollout_chunk_apply(chunk_id=chunk.pk) is None  # a redelivery finds it failed
