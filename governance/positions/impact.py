@@ -21,7 +21,7 @@ from typing import Iterable, Iterator
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, DecimalField, F, Sum
+from django.db.models import Count, DecimalField, F, Q, Sum
 from django.utils import timezone
 
 from governance.errors import InvalidTransition, NotFound, ValidationFailed
@@ -85,17 +85,22 @@ def preview_scope(version: ParameterVersion) -> list[str]:
 
 def book_fingerprint(*, symbols: list[str]) -> dict:
     """What a preview depends on, besides the version: the versions in force over the scope,
-    the volatility bands, the positions (count and entry notional) and the marks."""
+    the volatility bands, the positions (count, entry notional, of it the longs', isolated
+    margin) and the marks."""
     versions = dict(ParameterVersion.objects.filter(state=VersionState.ACTIVE, subject__key__in=[
         *symbols, Subject.EXCHANGE_KEY]).values_list("subject__key", "pk"))
+    wide = DecimalField(max_digits=76, decimal_places=36)
     book = Position.objects.filter(symbol__in=symbols).aggregate(
-        positions=Count("id"), notional=Sum(F("quantity") * F("entry_price"),
-                                            output_field=DecimalField(max_digits=76, decimal_places=36)))
+        positions=Count("id"), notional=Sum(F("quantity") * F("entry_price"), output_field=wide),
+        long_notional=Sum(F("quantity") * F("entry_price"), output_field=wide, filter=Q(side="long")),
+        margin=Sum("isolated_margin"))
     marks = dict(MarketData.objects.filter(symbol__in=symbols).values_list("symbol", "mark_price"))
     bands = {s: t.band for s, t in terms_current(symbols=symbols).items()}
     return {"versions": {k: versions[k] for k in sorted(versions)}, "bands": {s: bands[s] for s in sorted(bands)},
             "positions": book["positions"],
             "entry_notional": decimal_text(Decimal(book["notional"] or 0)),
+            "long_entry_notional": decimal_text(Decimal(book["long_notional"] or 0)),
+            "isolated_margin": decimal_text(Decimal(book["margin"] or 0)),
             "marks": {s: decimal_text(marks[s]) for s in sorted(marks)}}
 
 
@@ -119,6 +124,10 @@ def fingerprint_moves(old: dict, new: dict, *, tolerance: Decimal | None = None)
         moves.append(f"positions {old.get('positions', 0)} -> {new['positions']}")
     if _relative(Decimal(old.get("entry_notional", "0")), Decimal(new["entry_notional"])) > tolerance:
         moves.append(f"entry notional {old.get('entry_notional', '0')} -> {new['entry_notional']}")
+    # sides turned, margin added or withdrawn: the same count and notional, another book
+    for key, name in (("long_entry_notional", "long entry notional"), ("isolated_margin", "isolated margin")):
+        if key in old and _relative(Decimal(old[key]), Decimal(new[key])) > tolerance:  # older previews lack it
+            moves.append(f"{name} {old[key]} -> {new[key]}")
     old_marks = old.get("marks", {})
     for symbol, mark in new["marks"].items():
         if symbol not in old_marks or _relative(Decimal(old_marks[symbol]), Decimal(mark)) > tolerance:

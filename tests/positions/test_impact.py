@@ -115,6 +115,17 @@ def test_a_preview_whose_book_moved_materially_is_recomputed(book, committed, an
     assert ImpactPreview.objects.filter(version=version).count() == 3 and first.pk != latest.pk
 
 
+def test_margin_withdrawn_or_sides_turned_make_a_preview_stale(book, committed, analyst):
+    # the same positions, count and entry notional: the margin and the sides make another book
+    version = submitted(committed, analyst)
+    assert impact.impact_preview_latest(version=version).preview.fingerprint["isolated_margin"] == "36900"
+    committed(services.positions_upsert, rows=[row("A1", isolated_margin="3000")])
+    assert impact.impact_preview_latest(version=version).moves == ("isolated margin 36900 -> 9900",)
+    committed(impact.impact_previews_refresh)
+    committed(services.positions_upsert, rows=[row("A1", side="short", isolated_margin="3000")])
+    assert impact.impact_preview_latest(version=version).moves == ("long entry notional 1800000 -> 1200000",)
+
+
 def test_a_change_of_the_parameters_in_force_makes_a_preview_stale(book, committed, analyst):
     version = submitted(committed, analyst)
     alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
