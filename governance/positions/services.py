@@ -337,7 +337,22 @@ def _decimal(row: dict, key: str, where: str, errors: list, *, model: type[model
     if _places(number) > places:
         errors.append({"path": f"{where}.{key}", "message": f"more than {places} decimal places: {value}"})
         return None
+    if connection.vendor == "sqlite" and _significant(number) > _SQLITE_DIGITS:
+        errors.append({"path": f"{where}.{key}", "message": f"more than {_SQLITE_DIGITS} significant digits: {value} "
+                                                            f"(SQLite, the embedded default, would round it; "
+                                                            f"PostgreSQL keeps it exactly)"})
+        return None
     return number
+
+
+# SQLite stores a decimal column's text as a REAL (or INTEGER) keeping only 15 significant
+# digits: 10.00000000000000001 would be stored, and margined, as 10.
+_SQLITE_DIGITS = 15
+
+
+def _significant(number: Decimal) -> int:
+    digits = "".join(map(str, number.as_tuple().digits)).strip("0")
+    return len(digits)
 
 
 def _places(number: Decimal) -> int:

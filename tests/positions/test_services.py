@@ -306,3 +306,22 @@ def test_a_chunk_the_workers_give_up_on_fails_its_rollout_and_says_why(active_ru
     assert (rollout.state, rollout.detail) == (
         "failed", f"chunk {chunk.pk} (positions {chunk.first_id} to {chunk.last_id}) failed: ValueError: no such thing")
     assert services.rollout_chunk_apply(chunk_id=chunk.pk) is None  # a redelivery finds it failed
+
+
+def test_where_sqlite_would_round_a_decimal_it_is_refused(active_rules, committed, monkeypatch):
+    from django.db import connection
+
+    rows = [row(quantity="10.00000000000000001"), row(account="A2", quantity="123456789012345")]
+    with monkeypatch.context() as patch:
+        patch.setattr(connection, "vendor", "sqlite")  # the check runs before anything is written
+        with pytest.raises(ValidationFailed) as error:
+            committed(services.positions_upsert, rows=rows)
+    assert error.value.details == [{"path": "rows[0].quantity", "message": (
+        "more than 15 significant digits: 10.00000000000000001 (SQLite, the embedded default, would round it; "
+        "PostgreSQL keeps it exactly)")}]
+
+
+@pytest.mark.postgres
+def test_postgresql_keeps_every_significant_digit(active_rules, committed):
+    committed(services.positions_upsert, rows=[row(quantity="10.00000000000000001")])
+    assert position().quantity == D("10.00000000000000001")
