@@ -4,7 +4,7 @@ import pytest
 from django.db import OperationalError, transaction
 
 from governance.errors import Busy
-from governance.transactions import conflict_retry
+from governance.transactions import TransientDatabaseError, conflict_retry, transient_marked
 
 
 def failing(times: int, cause: Exception):
@@ -46,3 +46,34 @@ def test_inside_an_outer_transaction_there_is_nothing_to_run_again():
     with transaction.atomic(), pytest.raises(Busy, match=r"^concurrent writes collided 1 time\(s\) \(40P01\)"):
         write()
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("cause, transient", [
+    (psycopg.errors.DeadlockDetected("deadlock detected"), True),
+    (psycopg.errors.SerializationFailure("could not serialize access"), True),
+    (psycopg.errors.AdminShutdown("terminating connection"), True),
+    (psycopg.errors.TooManyConnections("too many clients"), True),
+    (psycopg.OperationalError("connection failed"), True),  # no answer from the server: no SQLSTATE
+    (psycopg.errors.ProgramLimitExceeded("index row size exceeds maximum"), False),
+    (psycopg.errors.ObjectNotInPrerequisiteState("lock not available"), False),
+    (psycopg.errors.InternalError_("could not read block"), False),
+])
+def test_a_task_retries_only_a_database_error_a_retry_can_cure(cause, transient):
+    def fail():
+        with transient_marked():
+            raise OperationalError(str(cause)) from cause
+
+    with pytest.raises(TransientDatabaseError if transient else OperationalError) as error:
+        fail()
+    if transient:
+        assert str(error.value) == f"OperationalError: {cause}" and error.value.__cause__.__cause__ is cause
+
+
+def test_on_sqlite_only_a_locked_database_is_worth_a_retry(monkeypatch):
+    from django.db import connection
+
+    from governance.transactions import error_transient
+
+    monkeypatch.setattr(connection, "vendor", "sqlite")
+    assert error_transient(OperationalError("database is locked")) is True
+    assert error_transient(OperationalError("too many SQL variables")) is False

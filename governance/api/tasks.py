@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
 from governance.api.tokens import tokens_expired_delete
+from governance.transactions import TransientDatabaseError, transient_marked
 
 
-@shared_task(name="api.tokens_expired_delete", autoretry_for=(OperationalError, InterfaceError), max_retries=3)
+@shared_task(name="api.tokens_expired_delete", autoretry_for=(TransientDatabaseError,), max_retries=3)
 def tokens_expired_delete_task() -> int:
-    return tokens_expired_delete()
+    with transient_marked():
+        return tokens_expired_delete()
