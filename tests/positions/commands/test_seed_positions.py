@@ -115,3 +115,17 @@ def test_the_fast_path_writes_the_same_book(active_rules):
     assert fast.code == 0, fast.err
     assert book() == plain
     assert not Position.objects.filter(status="pending").exists()
+
+
+def test_every_seeded_decimal_is_one_sqlite_stores_exactly(active_rules):
+    # the embedded default keeps 15 significant digits: `make run` seeds its demo book there
+    terms = terms_current()
+    plans = [seed_positions.contract_plan(
+        terms=terms[s], price=D(seed_positions.PRICES[s][0]) if s in seed_positions.PRICES
+        else seed_positions.DEFAULT_PRICE,
+        volatility=seed_positions.PRICES.get(s, (None, seed_positions.DEFAULT_VOLATILITY))[1], seed=1)
+        for s in sorted(terms)]
+    rows = list(seed_positions.book_generate(seed=1, count=20000, accounts=7000, plans=plans, prefix="S1-"))
+    longest = max(len(row[f].replace(".", "").strip("0")) for row in rows
+                  for f in ("quantity", "entry_price", "isolated_margin"))
+    assert (len(rows), longest <= 15) == (20000, True)

@@ -154,6 +154,8 @@ def position_row(rng: random.Random, plan: ContractPlan, account: str) -> dict[s
         ratio = rng.uniform(0.2, 0.6)  # topped up
     if ratio is not None:
         margin = maintenance / ratio - pnl
+    # at most 15 significant digits: what SQLite (the embedded default) stores exactly
+    decimals = min(decimals, max(0, 15 - len(str(math.floor(margin))))) if margin >= 1 else decimals
     margin_units = max(1, math.ceil(margin * 10 ** decimals))
     return {"account": account, "symbol": plan.symbol, "side": side,
             "quantity": _fixed(units, plan.quantity_decimals),
