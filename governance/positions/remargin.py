@@ -115,8 +115,9 @@ c AS (
 
 # A notional beyond the last tier is kept only if its column can hold it (below 1e20): the
 # position is beyond tiers either way, and one mark far off must not fail its whole chunk.
-POSITION_SQL = """
-SELECT CASE WHEN x.tier IS NOT NULL OR x.notional < 100000000000000000000 THEN x.notional END AS notional, x.tier, x.im, x.mm, CASE WHEN x.tier IS NOT NULL THEN x.bal END AS bal, x.ratio, x.lp,
+POSITION_SQL = f"""
+SELECT CASE WHEN x.tier IS NOT NULL OR x.notional < {NOTIONAL_LIMIT:f} THEN x.notional END AS notional, x.tier,
+       x.im, x.mm, CASE WHEN x.tier IS NOT NULL THEN x.bal END AS bal, x.ratio, x.lp,
        CASE WHEN x.tier IS NULL THEN 'beyond_tiers'
             WHEN x.bal <= 0 OR x.ratio >= 1 THEN 'liquidatable'
             WHEN x.ratio >= ct.threshold THEN 'margin_call'
@@ -300,8 +301,9 @@ def position_compute(row: dict, terms: ContractTerms, mark_price: Decimal | None
                                       margin_call_threshold=terms.margin_call_threshold, tick_size=terms.tick_size)
     except NotionalBeyondTiers:
         notional = position.size * position.price
-        return {**out, "notional": notional if notional < NOTIONAL_LIMIT else None, "tier": None, "initial_margin": None,
-                "maintenance_margin": None, "margin_balance": None, "margin_ratio": None, "liquidation_price": None,
+        return {**out, "notional": notional if notional < NOTIONAL_LIMIT else None, "tier": None,
+                "initial_margin": None, "maintenance_margin": None, "margin_balance": None, "margin_ratio": None,
+                "liquidation_price": None,
                 "status": PositionStatus.BEYOND_TIERS.value}
     return {**out, "notional": result.notional, "tier": result.tier, "initial_margin": result.initial_margin,
             "maintenance_margin": result.maintenance_margin, "margin_balance": result.margin_balance,
