@@ -13,7 +13,8 @@ from typing import Any, Iterable
 
 from django.conf import settings
 from django.db import connection, models, transaction
-from django.db.models import Count, Exists, F, OuterRef, Q
+from django.db.models import Count, Exists, F, Max, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from governance.errors import NotFound, ValidationFailed
@@ -284,17 +285,30 @@ def rollout_finish(*, rollout_id: int, now: datetime | None = None) -> Rollout:
 
 
 def rollouts_resume(*, older_than_seconds: float | None = None) -> int:
-    """Re-send the chunks of running rollouts that have waited too long (a lost message);
-    the periodic safety net beside the broker's own redelivery. Returns the chunks re-sent."""
+    """The periodic safety net beside the broker's own redelivery: re-send what a lost message
+    left undone (a worker killed between taking a message and recording it, a broker restarted
+    without its queue). Returns the chunks re-sent.
+
+    Only rollouts gone quiet are resumed: none of their chunks done (or, with none done, the
+    rollout not started) for `older_than_seconds`. A rollout whose chunks are being done has
+    workers draining its queue, where its other chunks most likely still wait: re-sending them
+    would only queue duplicates. Of a quiet rollout, the chunks a worker is doing right now
+    (their row locked, SKIP LOCKED) are left alone; a rollout with every chunk done gets its
+    final step again."""
     if older_than_seconds is None:
         older_than_seconds = settings.ROLLOUTS_RESUME_SECONDS
     cutoff = timezone.now() - timezone.timedelta(seconds=older_than_seconds)
-    chunk_ids = list(RolloutChunk.objects.filter(rollout__state=R.RUNNING, rollout__started_at__lt=cutoff,
-                                                 done_at__isnull=True).values_list("pk", flat=True))
+    quiet = list(Rollout.objects.filter(state=R.RUNNING).annotate(
+        active_at=Coalesce(Max("chunks__done_at"), "started_at")).filter(active_at__lt=cutoff).values_list(
+        "pk", flat=True))
+    if not quiet:
+        return 0
+    with transaction.atomic():
+        chunk_ids = list(RolloutChunk.objects.filter(rollout__in=quiet, done_at__isnull=True).select_for_update(
+            skip_locked=True).order_by("pk").values_list("pk", flat=True))
     _dispatch_chunks(chunk_ids)
     undone = RolloutChunk.objects.filter(rollout=OuterRef("pk"), done_at__isnull=True)
-    finished = Rollout.objects.filter(~Exists(undone), state=R.RUNNING, started_at__lt=cutoff)
-    for rollout_id in finished.values_list("pk", flat=True):
+    for rollout_id in Rollout.objects.filter(~Exists(undone), pk__in=quiet).values_list("pk", flat=True):
         _dispatch_finish(rollout_id)
     return len(chunk_ids)
 

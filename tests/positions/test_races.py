@@ -189,3 +189,17 @@ def test_an_activation_elsewhere_does_not_lock_a_rollout_whose_chunk_is_appendin
     for thread in threads:
         thread.join(timeout=30)
     assert (out["chunk"].events, out["finish"].state, out["activation"].symbols) == (1, "completed", ["SOLUSDT"])
+
+
+def test_resume_leaves_alone_a_chunk_a_worker_is_doing(active_rules, dispatched, writer):
+    from datetime import timedelta
+
+    from governance.positions.models import RolloutChunk
+
+    rollout = Rollout.objects.create(trigger="manual", symbols=["BTCUSDT"],
+                                     started_at=timezone.now() - timedelta(hours=1))
+    doing, lost = (RolloutChunk.objects.create(rollout=rollout, first_id=a, last_id=a + 9) for a in (1, 11))
+    # the lock rollout_chunk_apply holds on its chunk while it computes
+    writer.execute("SELECT id FROM positions_rolloutchunk WHERE id = %s FOR UPDATE", [doing.pk])
+    assert services.rollouts_resume(older_than_seconds=60) == 1  # and no wait for the worker
+    assert dispatched == {"chunks": [lost.pk], "finish": []}

@@ -291,6 +291,63 @@ def test_resume_sends_the_final_step_of_a_rollout_that_has_no_chunk(active_rules
     assert (services.rollouts_resume(older_than_seconds=60), finishes) == (0, [rollout.pk])
 
 
+def quiet_for(seconds: float):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    return timezone.now() - timedelta(seconds=seconds)
+
+
+def rollout_with_chunks(*, started_ago: float, done_ago: list[float | None]) -> tuple[Rollout, list[int]]:
+    """A running rollout started `started_ago` seconds ago, a chunk per entry of `done_ago`:
+    done that many seconds ago, or None, not done."""
+    from governance.positions.models import RolloutChunk
+
+    rollout = Rollout.objects.create(trigger="manual", symbols=["BTCUSDT"], started_at=quiet_for(started_ago))
+    chunks = [RolloutChunk.objects.create(rollout=rollout, first_id=10 * i + 1, last_id=10 * i + 10,
+                                          done_at=None if ago is None else quiet_for(ago))
+              for i, ago in enumerate(done_ago)]
+    return rollout, [c.pk for c in chunks]
+
+
+@pytest.fixture
+def resent(monkeypatch):
+    sent = {"chunks": [], "finish": []}
+    monkeypatch.setattr(services, "_dispatch_chunks", lambda ids: sent["chunks"].extend(ids))
+    monkeypatch.setattr(services, "_dispatch_finish", sent["finish"].append)
+    return sent
+
+
+def test_resume_resends_the_undone_chunks_of_a_rollout_gone_quiet(resent):
+    rollout, (first, second, third) = rollout_with_chunks(started_ago=3600, done_ago=[None, 300, None])
+    assert services.rollouts_resume(older_than_seconds=60) == 2
+    assert resent == {"chunks": [first, third], "finish": []}
+
+
+def test_resume_leaves_alone_a_rollout_whose_chunks_are_being_done(resent):
+    # a long rollout: its last chunk done a moment ago, the others most likely still queued
+    rollout_with_chunks(started_ago=3600, done_ago=[5, None, None])
+    rollout_with_chunks(started_ago=10, done_ago=[None])  # just started: its chunks are on their way
+    quiet, (chunk,) = rollout_with_chunks(started_ago=3600, done_ago=[None])
+    assert services.rollouts_resume(older_than_seconds=60) == 1
+    assert resent == {"chunks": [chunk], "finish": []}
+
+
+def test_resume_sends_the_final_step_of_a_quiet_rollout_whose_chunks_are_all_done(resent):
+    rollout, _ = rollout_with_chunks(started_ago=3600, done_ago=[600, 300])
+    rollout_with_chunks(started_ago=3600, done_ago=[600, 30])  # its final step may still be on its way
+    assert services.rollouts_resume(older_than_seconds=60) == 0
+    assert resent == {"chunks": [], "finish": [rollout.pk]}
+
+
+def test_resume_leaves_alone_rollouts_no_longer_running(resent):
+    for state in ("completed", "superseded", "failed"):
+        rollout, _ = rollout_with_chunks(started_ago=3600, done_ago=[None])
+        Rollout.objects.filter(pk=rollout.pk).update(state=state)
+    assert (services.rollouts_resume(older_than_seconds=60), resent) == (0, {"chunks": [], "finish": []})
+
+
 def test_a_chunk_the_workers_give_up_on_fails_its_rollout_and_says_why(active_rules, monkeypatch):
     services.positions_upsert(rows=[row()])
     monkeypatch.setattr(services, "_dispatch_chunks", lambda ids: None)
