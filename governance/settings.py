@@ -16,11 +16,28 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+def env_text(name: str, default: str) -> str:
+    """A value from the environment, stripped; unset or empty: `default`."""
+    return os.environ.get(name, "").strip() or default
+
+
 def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
+    raw = env_text(name, "").lower()
+    if not raw:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if raw not in {"1", "true", "yes", "on", "0", "false", "no", "off"}:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected true or false (1/0, yes/no, on/off)")
+    return raw in {"1", "true", "yes", "on"}
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF reads it: <whole number>/<s, m, h or d, or a word starting so>."""
+    raw = env_text(name, default)
+    count, _, period = raw.partition("/")
+    if not (count.isdigit() and count.isascii() and int(count) > 0 and period[:1] in {"s", "m", "h", "d"}):
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a rate such as 60/min (requests per s, min, hour "
+                                   f"or day)")
+    return raw
 
 
 def env_number(name: str, default: int | float, *, minimum: int | float, whole: bool = False) -> int | float:
@@ -48,8 +65,8 @@ def env_database(name: str, default: str) -> dict:
 
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "insecure-embedded-default-change-me")
-ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
+SECRET_KEY = env_text("DJANGO_SECRET_KEY", "insecure-embedded-default-change-me")
+ALLOWED_HOSTS = [h.strip() for h in env_text("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h.strip()]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -118,16 +135,16 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
 
 # The rule files this deployment governs (contracts/, exchange.yaml, policy.yaml).
-RULES_DIR = Path(os.environ.get("RULES_DIR", BASE_DIR / "rules"))
+RULES_DIR = Path(env_text("RULES_DIR", str(BASE_DIR / "rules")))
 
 # No broker by default: tasks then run in the calling process (eagerly). `make run` uses
 # the server-less filesystem transport under var/celery; production sets Redis or RabbitMQ.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_BROKER_URL = env_text("CELERY_BROKER_URL", "")
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not CELERY_BROKER_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
+CELERY_RESULT_BACKEND = env_text("CELERY_RESULT_BACKEND", "") or None
 CELERY_TASK_IGNORE_RESULT = not CELERY_RESULT_BACKEND
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+CELERY_TASK_DEFAULT_QUEUE = env_text("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -145,7 +162,7 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": _visibility, "unacked_restore_throttle": 1,
                                        "unacked_restore_interval": max(1, min(10, int(_visibility // 3)))}
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    _queue_dir = Path(os.environ.get("CELERY_FILESYSTEM_DIR", BASE_DIR / "var" / "celery"))
+    _queue_dir = Path(env_text("CELERY_FILESYSTEM_DIR", str(BASE_DIR / "var" / "celery")))
     for _sub in ("queue", "processed", "control"):
         (_queue_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -160,8 +177,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 # seeds it from here.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 BEAT_INTERVAL_SECONDS = env_number("BEAT_INTERVAL_SECONDS", 30.0, minimum=1)
-# A running rollout's chunks still not done this long after it started are sent again (a lost
-# message); checked as often.
+# A running rollout none of whose chunks was done this long (a lost message) has its undone chunks
+# sent again (positions.services.rollouts_resume); checked as often.
 ROLLOUTS_RESUME_SECONDS = env_number("ROLLOUTS_RESUME_SECONDS", 60.0, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "activate-due-versions": {"task": "parameters.versions_activate_due", "schedule": BEAT_INTERVAL_SECONDS},
@@ -172,7 +189,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 # An impact preview is recomputed when its book has moved by more than this share (positions,
 # entry notional, any mark) or the parameters in force changed.
-IMPACT_PREVIEW_TOLERANCE = os.environ.get("IMPACT_PREVIEW_TOLERANCE", "").strip() or "0.05"
+IMPACT_PREVIEW_TOLERANCE = env_text("IMPACT_PREVIEW_TOLERANCE", "0.05")
 try:
     if not 0 <= Decimal(IMPACT_PREVIEW_TOLERANCE) < 1:
         raise InvalidOperation
@@ -187,21 +204,24 @@ IMPACT_PREVIEW_RESEND_SECONDS = env_number("IMPACT_PREVIEW_RESEND_SECONDS", 600.
 # a 1M-position rollout is 20 chunks, 13% faster than 50 of 20,000 (bench/rollout.py).
 ROLLOUT_CHUNK_SIZE = env_number("ROLLOUT_CHUNK_SIZE", 50000, minimum=1, whole=True)
 
+LOG_LEVEL = env_text("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+    raise ImproperlyConfigured(f"LOG_LEVEL={LOG_LEVEL!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
 # The default cache holds the API's throttling counters, so it must be shared by every web
 # process: Redis in production (CACHE_URL=redis://host:6379/1), files under var/cache otherwise.
-_cache_url = os.environ.get("CACHE_URL", "")
+_cache_url = env_text("CACHE_URL", "")
 if _cache_url.startswith(("redis://", "rediss://")):
     CACHES = {"default": {"BACKEND": "governance.cache.RedisCache", "LOCATION": _cache_url}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
-                          "LOCATION": os.environ.get("CACHE_DIR", str(BASE_DIR / "var" / "cache"))}}
+                          "LOCATION": env_text("CACHE_DIR", str(BASE_DIR / "var" / "cache"))}}
 
 # The API (/api/v1/): read with a session or a revocable, hashed knox token; one error shape.
 REST_FRAMEWORK = {
@@ -223,8 +243,8 @@ REST_FRAMEWORK = {
     # per caller, counts sent to Redis in batches of at most 1 % of the rate (governance.api.throttles)
     "DEFAULT_THROTTLE_CLASSES": ["governance.api.throttles.AnonRateThrottle",
                                 "governance.api.throttles.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
-                               "user": os.environ.get("API_THROTTLE_USER", "6000/min")},
+    "DEFAULT_THROTTLE_RATES": {"anon": env_rate("API_THROTTLE_ANON", "60/min"),
+                               "user": env_rate("API_THROTTLE_USER", "6000/min")},
 }
 # Web processes remember tokens and the contracts' ETags and bodies now, forgetting them on
 # PostgreSQL notifications at commit (governance.api.invalidation); never on SQLite.
