@@ -39,7 +39,8 @@ run: setup
 	HOST=$(HOST) PORT=$(PORT) PY=$(PY) bin/run
 
 # The browser tests drive Debian's chromium (Playwright's own download does not work here).
-CHROMIUM ?= /usr/bin/chromium
+# (CHROMIUM, or CHROMIUM_PATH as the tests name it)
+CHROMIUM ?= $(or $(CHROMIUM_PATH),/usr/bin/chromium)
 chromium:
 	@test -x $(CHROMIUM) || { echo "make test: installing Debian's chromium for the browser tests"; \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
@@ -49,7 +50,7 @@ chromium:
 ## make test: set up and run the whole suite (on PostgreSQL when it is reachable).
 test: $(DEV_STAMP) chromium
 	mkdir -p var
-	@exports="$$($(PY) -m tests.services --env)" && eval "$$exports" && $(PY) -m pytest $(PYTEST_ARGS)
+	@exports="$$($(PY) -m tests.services --env)" && eval "$$exports" && CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest $(PYTEST_ARGS)
 
 validate: setup
 	$(PY) manage.py validate_rules

@@ -21,7 +21,7 @@ from governance.positions.remargin import position_compute
 from governance.positions.terms import terms_current
 from tests.parameters.conftest import contract_text, edit
 from tests.positions.test_services import activate_btc, row
-from tests.services import REDIS, RABBITMQ
+from tests.services import REDIS, RABBITMQ, unavailable
 from tests.workers import wait_until, worker_process
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -124,8 +124,10 @@ def own_redis(tmp_path):
     port = 6391
     command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
                "--appendonly", "yes", "--appendfsync", "always", "--save", ""]
-    if shutil.which("redis-server") is None:
-        pytest.fail("redis-server is not installed: the Redis restart test needs it")
+    missing = [tool for tool in ("redis-server", "redis-cli") if shutil.which(tool) is None]
+    if missing:
+        unavailable(f"{' and '.join(missing)} not installed: the Redis restart test runs a Redis server of its own",
+                    what="Redis server")
 
     class Server:
         url = f"redis://127.0.0.1:{port}/0"
