@@ -71,7 +71,7 @@ def state_badge(state: str) -> str:
                        'border-radius:10px;font-size:11px;">{}</span>', state, BADGE_COLOURS.get(state, "#333"), state)
 
 
-class VersionInline(admin.TabularInline):
+class VersionInline(RoleAccessMixin, admin.TabularInline):
     model = ParameterVersion
     fields = ("version_link", "badge", "author", "rationale", "created_at", "effective_at", "activated_at")
     readonly_fields = fields
@@ -218,6 +218,8 @@ class ParameterVersionAdmin(RoleAccessMixin, admin.ModelAdmin):
         back = reverse("admin:parameters_parameterversion_change", args=[object_id])
         if request.method != "POST":
             return HttpResponseRedirect(back)
+        if not self.has_view_permission(request):  # no role in the governance: nothing to say about the version
+            return self._refuse(request, "You may not view parameter versions.")
         try:
             version = version_get(pk=object_id)
             result = self._transition(request, version, action)

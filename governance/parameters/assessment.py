@@ -169,4 +169,5 @@ def changes_assess(*, old: Any, new: Any, policy: PolicyRules,
 
 def _path_order(path: str) -> tuple:
     """Natural order: tiers[2] before tiers[10]."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"\[(\d+)\]", path))
+    # split on the indices: names at even places, indices at odd ones, so a key "123" stays text
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(re.split(r"\[(\d+)\]", path)))

@@ -87,6 +87,26 @@ def _subject_for_text(yaml_text: str, subject_key: str | None) -> tuple[str, str
     return symbol, Subject.Kind.CONTRACT
 
 
+def note_clean(text: str | None, *, path: str, required: str | None = None) -> str:
+    """A rationale, reason or comment as stored and audited: stripped, and text the database can
+    hold (PostgreSQL refuses a NUL; a lone surrogate cannot be encoded). `required`: the message
+    when it is empty."""
+    text = (text or "").strip()
+    if required and not text:
+        raise ValidationFailed(required, details=[{"path": path, "message": "required"}])
+    problem = None
+    if "\x00" in text:
+        problem = "must not contain a NUL character"
+    else:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            problem = "must be valid Unicode text (it holds a lone surrogate)"
+    if problem:
+        raise ValidationFailed(f"{path}: {problem}", details=[{"path": path, "message": problem}])
+    return text
+
+
 @transaction.atomic
 def version_draft_create(*, actor: Any, yaml_text: str, rationale: str, subject_key: str | None = None,
                          rollback_of: ParameterVersion | None = None,
@@ -98,8 +118,7 @@ def version_draft_create(*, actor: Any, yaml_text: str, rationale: str, subject_
     transaction's rollback leaves nothing written, not even a new subject.
     """
     role_require(actor, "authors", "draft a parameter change")
-    if not rationale.strip():
-        raise ValidationFailed("a rationale is required", details=[{"path": "rationale", "message": "required"}])
+    rationale = note_clean(rationale, path="rationale", required="a rationale is required")
     try:
         key, kind = _subject_for_text(yaml_text, subject_key)
     except ValidationFailed:
@@ -116,7 +135,7 @@ def version_draft_create(*, actor: Any, yaml_text: str, rationale: str, subject_
     version = ParameterVersion.objects.create(
         subject=subject, number=number, yaml_text=yaml_text, canonical=content.canonical,
         content_hash=content.content_hash, based_on=active_version(subject=subject), author=actor,
-        rationale=rationale.strip(), rollback_of=rollback_of)
+        rationale=rationale, rollback_of=rollback_of)
     audit_append(actor=actor, action="draft_created", version=version, to_state=S.DRAFT,
                  details={"errors": len(content.errors), "rollback_of": rollback_of.number if rollback_of else None})
     return version
@@ -125,13 +144,14 @@ def version_draft_create(*, actor: Any, yaml_text: str, rationale: str, subject_
 @transaction.atomic
 def version_draft_update(*, actor: Any, version: ParameterVersion, yaml_text: str,
                          rationale: str | None = None) -> ParameterVersion:
+    rationale = note_clean(rationale, path="rationale")
     version = _locked(version)
     t.check_edit(actor, version, timezone.now())
     content = content_validate(subject_key=version.subject.key, kind=version.subject.kind, yaml_text=yaml_text)
     old_hash = version.content_hash
     version.yaml_text, version.canonical, version.content_hash = yaml_text, content.canonical, content.content_hash
-    if rationale is not None and rationale.strip():
-        version.rationale = rationale.strip()
+    if rationale:  # none given: the draft keeps its rationale
+        version.rationale = rationale
     version.save()
     audit_append(actor=actor, action="draft_edited", version=version, from_state=S.DRAFT, to_state=S.DRAFT,
                  details={"previous_hash": old_hash, "errors": len(content.errors)})
@@ -184,13 +204,14 @@ def version_rebase(*, actor: Any, version: ParameterVersion, now: datetime | Non
 def version_withdraw(*, actor: Any, version: ParameterVersion, reason: str = "",
                      now: datetime | None = None) -> ParameterVersion:
     now = now or timezone.now()
+    reason = note_clean(reason, path="reason")
     version = _locked(version)
     t.check_withdraw(actor, version, now)
     previous = version.state
-    version.state, version.reason, version.closed_at = S.WITHDRAWN, reason.strip(), now
+    version.state, version.reason, version.closed_at = S.WITHDRAWN, reason, now
     version.save(update_fields=["state", "reason", "closed_at", "updated_at"])
     audit_append(actor=actor, action="withdrawn", version=version, from_state=previous, to_state=S.WITHDRAWN,
-                 reason=reason.strip(), at=now)
+                 reason=reason, at=now)
     return version
 
 
@@ -198,14 +219,13 @@ def version_withdraw(*, actor: Any, version: ParameterVersion, reason: str = "",
 def version_reject(*, actor: Any, version: ParameterVersion, reason: str,
                    now: datetime | None = None) -> ParameterVersion:
     now = now or timezone.now()
-    if not reason or not reason.strip():
-        raise ValidationFailed("a rejection needs a reason", details=[{"path": "reason", "message": "required"}])
+    reason = note_clean(reason, path="reason", required="a rejection needs a reason")
     version = _locked(version)
     t.check_reject(actor, version, now)
-    version.state, version.reason, version.closed_at = S.REJECTED, reason.strip(), now
+    version.state, version.reason, version.closed_at = S.REJECTED, reason, now
     version.save(update_fields=["state", "reason", "closed_at", "updated_at"])
     audit_append(actor=actor, action="rejected", version=version, from_state=S.SUBMITTED, to_state=S.REJECTED,
-                 reason=reason.strip(), at=now)
+                 reason=reason, at=now)
     return version
 
 
@@ -217,6 +237,7 @@ def version_approve(*, actor: Any, version: ParameterVersion, content_hash: str,
     The version becomes approved when the approvals reach the quorum its change requires.
     """
     now = now or timezone.now()
+    comment = note_clean(comment, path="comment")
     version = _locked(version)
     t.check_approve(actor, version, now)
     if content_hash != version.content_hash:
@@ -226,11 +247,11 @@ def version_approve(*, actor: Any, version: ParameterVersion, content_hash: str,
                                yaml_text=version.yaml_text)
     _validation_require(content, str(version))
     Approval.objects.create(version=version, approver=actor, content_hash=version.content_hash,
-                            based_on=version.based_on, comment=comment.strip())
+                            based_on=version.based_on, comment=comment)
     assessment = version_assessment(version)
     count = live_approvals(version).count()
     audit_append(actor=actor, action="approval_given", version=version, from_state=S.SUBMITTED,
-                 to_state=S.SUBMITTED, reason=comment.strip(), at=now,
+                 to_state=S.SUBMITTED, reason=comment, at=now,
                  details={"approvals": count, "required": assessment.required_approvals})
     if count >= assessment.required_approvals:
         version.state, version.approved_at = S.APPROVED, now
@@ -296,8 +317,7 @@ def version_emergency_activate(*, actor: Any, version: ParameterVersion, reason:
                                now: datetime | None = None) -> ParameterVersion:
     """One emergency-role approval activates a tightening at once; it stays unratified until the quorum ratifies."""
     now = now or timezone.now()
-    if not reason or not reason.strip():
-        raise ValidationFailed("an emergency activation needs a reason", details=[{"path": "reason", "message": "required"}])
+    reason = note_clean(reason, path="reason", required="an emergency activation needs a reason")
     version = _locked(version)
     _context_lock(version)
     t.check_emergency_activate(actor, version, now)
@@ -305,23 +325,24 @@ def version_emergency_activate(*, actor: Any, version: ParameterVersion, reason:
                                yaml_text=version.yaml_text)
     _validation_require(content, str(version))
     Approval.objects.create(version=version, approver=actor, kind=Approval.Kind.EMERGENCY,
-                            content_hash=version.content_hash, based_on=version.based_on, comment=reason.strip())
+                            content_hash=version.content_hash, based_on=version.based_on, comment=reason)
     version.emergency, version.approved_at = True, now
-    return _activate(actor=actor, version=version, now=now, action="emergency_activated", reason=reason.strip())
+    return _activate(actor=actor, version=version, now=now, action="emergency_activated", reason=reason)
 
 
 @transaction.atomic
 def version_ratify(*, actor: Any, version: ParameterVersion, comment: str = "",
                    now: datetime | None = None) -> ParameterVersion:
     now = now or timezone.now()
+    comment = note_clean(comment, path="comment")
     version = _locked(version)
     t.check_ratify(actor, version, now)
     Approval.objects.create(version=version, approver=actor, kind=Approval.Kind.RATIFICATION,
-                            content_hash=version.content_hash, based_on=version.based_on, comment=comment.strip())
+                            content_hash=version.content_hash, based_on=version.based_on, comment=comment)
     count = live_approvals(version, Approval.Kind.RATIFICATION).count()
     required = policy_current().approvals.ratification
     audit_append(actor=actor, action="ratification_given", version=version, from_state=version.state,
-                 to_state=version.state, reason=comment.strip(), at=now, details={"ratifications": count,
+                 to_state=version.state, reason=comment, at=now, details={"ratifications": count,
                                                                                   "required": required})
     if count >= required:
         version.ratified_at = now

@@ -4,6 +4,7 @@ import re
 import pytest
 from django.urls import reverse
 
+from governance.parameters import services
 from governance.parameters.models import AuditEntry, ParameterVersion
 from tests.parameters.conftest import contract_text, edit
 
@@ -81,6 +82,39 @@ def test_people_without_a_role_see_nothing(client, outsider):
     client.force_login(outsider)
     assert client.get(reverse("admin:parameters_parameterversion_changelist")).status_code == 403
     assert client.get(ADD).status_code == 403
+
+
+def test_people_without_a_role_can_make_no_transition_and_learn_nothing_of_the_version(client, analyst, outsider):
+    version = services.version_draft_create(actor=analyst, yaml_text=BTC, rationale="r")
+    client.force_login(outsider)
+    url = reverse("admin:parameters_parameterversion_transition", args=[version.pk, "withdraw"])
+    response = client.post(url, {"reason": "x"})
+    assert response.status_code == 403
+    assert "You may not view parameter versions." in response.content.decode()
+    assert "analyst" not in response.content.decode()
+    version.refresh_from_db()
+    assert version.state == "draft"
+
+
+def test_a_draft_with_a_numeric_top_level_key_still_shows_its_page(client, activate, analyst):
+    activate(BTC)
+    client.force_login(analyst)
+    client.post(ADD, {"subject": "BTCUSDT", "yaml_text": BTC + '"123": x\n', "rationale": "r"})
+    version = ParameterVersion.objects.get(number=2)
+    response = client.get(reverse("admin:parameters_parameterversion_change", args=[version.pk]))
+    assert response.status_code == 200
+    assert "123" in response.content.decode()
+
+
+def test_the_committee_sees_a_contract_s_versions_on_its_page(client, activate, alice):
+    from governance.parameters.models import Subject
+
+    activate(BTC)
+    client.force_login(alice)
+    subject = Subject.objects.get(key="BTCUSDT")
+    html = client.get(reverse("admin:parameters_subject_change", args=[subject.pk])).content.decode()
+    link = reverse("admin:parameters_parameterversion_change", args=[ParameterVersion.objects.get().pk])
+    assert f'<a href="{link}">v1</a>' in html
 
 
 def test_subject_and_audit_lists_render(client, activate, alice):

@@ -220,6 +220,48 @@ def test_withdraw_by_author_and_cancel_by_committee(activate, analyst, analyst2,
     assert services.version_withdraw(actor=alice, version=scheduled, reason="Market too volatile.").state == "withdrawn"
 
 
+def test_an_author_who_left_the_authors_cannot_withdraw_what_the_committee_approved(activate, analyst, alice,
+                                                                                     bob):
+    activate(edit(BTC, "description: Bitcoin", "description: The Bitcoin"))
+    approved = approve_all(submitted(analyst, LOOSER_SMALL), alice, bob)
+    analyst.groups.clear()
+    with pytest.raises(PermissionDenied) as raised:
+        services.version_withdraw(actor=analyst, version=approved, reason="x")
+    assert raised.value.message == ("analyst may not withdraw BTCUSDT v2: it needs the authors role "
+                                    "(group 'analysts')")
+    approved.refresh_from_db()
+    assert approved.state == "approved"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a\x00b", "must not contain a NUL character"),
+    ("a\ud800b", "must be valid Unicode text (it holds a lone surrogate)"),
+])
+def test_a_reason_or_comment_the_database_cannot_hold_is_refused_before_anything_is_written(analyst, alice,
+                                                                                               text, message):
+    version = submitted(analyst)
+    entries = AuditEntry.objects.count()
+    calls = {
+        "comment": lambda: services.version_approve(actor=alice, version=version, content_hash=version.content_hash,
+                                                    comment=text),
+        "reason": lambda: services.version_reject(actor=alice, version=version, reason=text),
+    }
+    for path, call in calls.items():
+        with pytest.raises(ValidationFailed) as raised:
+            call()
+        assert (raised.value.message, raised.value.details) == (f"{path}: {message}", [{"path": path,
+                                                                                        "message": message}])
+    with pytest.raises(ValidationFailed) as raised:
+        services.version_withdraw(actor=analyst, version=version, reason=text)
+    assert raised.value.message == f"reason: {message}"
+    with pytest.raises(ValidationFailed) as raised:
+        services.version_draft_create(actor=analyst, yaml_text=TIGHTER, rationale=text)
+    assert raised.value.message == f"rationale: {message}"
+    assert (AuditEntry.objects.count(), Approval.objects.count()) == (entries, 0)
+    version.refresh_from_db()
+    assert version.state == "submitted"
+
+
 def test_scheduling_respects_notice_and_the_beat_task_activates_when_due(activate, analyst, alice, bob):
     activate(BTC)
     version = approve_all(submitted(analyst, LOOSER_SMALL), alice, bob)
