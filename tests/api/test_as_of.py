@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from governance.parameters import services
+from governance.parameters.models import ParameterVersion
 from tests.api.conftest import token_client
 from tests.parameters.conftest import EXCHANGE_BTC_ONLY, contract_text, edit
 
@@ -73,7 +74,8 @@ def test_recorded_by_reproduces_what_the_system_answered_then(reader):
     later = reader.get("/api/v1/contracts/BTCUSDT/", {"recorded_by": stamp(ACTIVATED)}).json()
     assert tier2(later) == (2, "0.0055", "675")
     listing = reader.get("/api/v1/contracts/", {"recorded_by": moment}).json()
-    assert listing == [{"symbol": "BTCUSDT", "version": 1, "content_hash": listing[0]["content_hash"],
+    v1 = ParameterVersion.objects.get(subject__key="BTCUSDT", number=1)
+    assert listing == [{"symbol": "BTCUSDT", "version": 1, "content_hash": v1.content_hash,
                         "effective_at": "2026-01-01T00:00:00Z", "activated_at": "2026-01-01T00:00:00Z"}]
     exchange = reader.get("/api/v1/exchange/", {"recorded_by": moment}).json()
     assert (exchange["version"], exchange["global_multiplier"]) == (1, "1")

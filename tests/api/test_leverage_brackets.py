@@ -49,13 +49,17 @@ def test_the_client_library_parses_it_unchanged(reader):
 
 
 def test_a_group_multiplier_lowers_the_whole_leverage_and_scales_the_rates(reader):
-    """1000PEPEUSDT's group multiplier 1.1: leverage 1 / (1.1 / L) floored, rates x 1.1."""
-    body = reader.get("/api/v1/compat/leverage-bracket/", {"symbol": "1000PEPEUSDT"}).json()
-    ours = reader.get("/api/v1/contracts/1000PEPEUSDT/").json()
-    first = body["brackets"][0]
-    assert first["initialLeverage"] == int(Decimal(ours["tiers"][0]["max_leverage"]))
-    assert Decimal(str(first["maintMarginRatio"])) == Decimal(ours["tiers"][0]["maintenance_margin_rate"])
-    assert ours["multiplier"] == "1.1"
+    """1000PEPEUSDT's group multiplier 1.1: leverage L / 1.1 floored, rates x 1.1, cum from the scaled rates."""
+    brackets = reader.get("/api/v1/compat/leverage-bracket/", {"symbol": "1000PEPEUSDT"}).json()["brackets"]
+    # 25 / 1.1 = 22.7, 20 / 1.1 = 18.2; 0.02 x 1.1, 0.025 x 1.1; cum 5,000 x (0.0275 - 0.022)
+    assert brackets[:2] == [
+        {"bracket": 1, "initialLeverage": 22, "notionalCap": 5000, "notionalFloor": 0, "maintMarginRatio": 0.022, "cum": 0.0},
+        {"bracket": 2, "initialLeverage": 18, "notionalCap": 25000, "notionalFloor": 5000, "maintMarginRatio": 0.0275, "cum": 27.5}]
+    # 10, 5, 4, 3, 2 and 1 over 1.1; the last tier's initial rate is capped at 1: leverage 1
+    assert [b["initialLeverage"] for b in brackets] == [22, 18, 9, 4, 3, 2, 1, 1]
+    # 1.1 x the last cum of the unscaled table, 1,593,150
+    assert (brackets[-1]["maintMarginRatio"], brackets[-1]["cum"]) == (0.55, 1752465.0)
+    assert reader.get("/api/v1/contracts/1000PEPEUSDT/").json()["multiplier"] == "1.1"
 
 
 def test_every_contract_without_a_symbol_and_errors_in_the_one_shape(reader):

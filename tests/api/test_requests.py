@@ -38,12 +38,6 @@ def test_the_body_limit_leaves_room_for_the_most_rows_an_upsert_takes_even_inden
         400, {"rows": [f"Ensure this field has no more than {settings.API_UPSERT_MAX_ROWS} elements."]})
 
 
-def test_the_default_body_limit_follows_the_rows_an_upsert_takes():
-    from django.conf import settings
-
-    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE == max(2_621_440, settings.API_UPSERT_MAX_ROWS * 1024)
-
-
 def test_too_many_query_parameters_or_a_foreign_host_are_json_400s(consumer, settings):
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
     response = consumer.get("/api/v1/positions/", {f"a{i}": "1" for i in range(11)})

@@ -1,8 +1,8 @@
 """Properties of the engine over random positions (hypothesis, Decimal strategies only)."""
 from decimal import Decimal as D
-from decimal import localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, localcontext
 
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
 from governance.margin import (
@@ -16,7 +16,7 @@ from governance.margin import (
     schedule_build,
 )
 from governance.margin.numbers import CONTEXT
-from tests.margin.tables import BTCUSDT, BTCUSDT_TIERS
+from tests.margin.tables import BTCUSDT, BTCUSDT_CUM, BTCUSDT_TIERS
 
 PROPS = settings(max_examples=300, deadline=None)
 notionals = st.decimals(min_value=0, max_value=1_800_000_000, places=4, allow_nan=False, allow_infinity=False)
@@ -25,6 +25,9 @@ sides = st.sampled_from(["long", "short"])
 quantities = st.decimals(min_value=D("0.001"), max_value=20_000, places=3)
 prices = st.decimals(min_value=D("1000"), max_value=90_000, places=1)
 margins = st.decimals(min_value=0, max_value=2_000_000_000, places=2)
+# finer, so that balances and margins fall off the 1e-8 grid
+fine_prices = st.decimals(min_value=D("1000"), max_value=90_000, places=2)
+fine_margins = st.decimals(min_value=0, max_value=2_000_000_000, places=10)
 
 
 @PROPS
@@ -87,19 +90,40 @@ def test_a_higher_multiplier_never_lowers_a_requirement(side, qty, entry, margin
     assert STATUSES.index(after.status) >= STATUSES.index(before.status)
 
 
+def exact_requirements(side, qty, entry, margin, mark, m):
+    """Initial and maintenance margin and balance, unrounded, from the published table and cum column."""
+    with localcontext() as context:
+        context.prec = 200
+        price = entry if mark is None else mark
+        notional = qty * price
+        number = next((i for i, t in enumerate(BTCUSDT_TIERS) if notional <= t.cap), None)
+        if number is None:
+            return None
+        tier = BTCUSDT_TIERS[number]
+        initial = notional if m >= tier.max_leverage else notional * m / tier.max_leverage
+        maintenance = m * (notional * tier.maintenance_margin_rate - BTCUSDT_CUM[number])
+        pnl = qty * (price - entry) * (1 if side == "long" else -1)
+        return initial, maintenance, margin + pnl
+
+
 @PROPS
-@given(sides, quantities, prices, margins, st.sampled_from([D("0.1"), D("0.5"), D("1"), D("10")]))
-def test_rounding_is_on_the_exchange_s_side(side, qty, entry, margin, tick):
-    position = Position(side=side, quantity=qty, entry_price=entry, isolated_margin=margin)
-    try:
-        result = requirements_compute(position=position, schedule=BTCUSDT, margin_call_threshold=D("0.8"), tick_size=tick)
-    except NotionalBeyondTiers:
-        assume(False)
-    exact_mm = maintenance_margin_exact(schedule=BTCUSDT, notional=result.notional)
-    assert exact_mm <= result.maintenance_margin < exact_mm + D("1e-8")
-    exact_lp = liquidation_price_exact(position=position, schedule=BTCUSDT)
+@given(sides, quantities, fine_prices, fine_margins, st.none() | fine_prices, multipliers,
+       st.sampled_from([D("0.1"), D("0.5"), D("1"), D("10")]))
+# off the 1e-8 grid: IM 159.99981333336, MM 79.99990666668, balance 100.116796789
+@example("long", D("0.333"), D("60000.01"), D("100.123456789"), D("59999.99"), D("1.001"), D("0.1"))
+def test_rounding_is_on_the_exchange_s_side(side, qty, entry, margin, mark, m, tick):
+    exact = exact_requirements(side, qty, entry, margin, mark, m)
+    assume(exact is not None)
+    exact_im, exact_mm, exact_balance = exact
+    schedule = schedule_build(tiers=BTCUSDT_TIERS, multiplier=m)
+    position = Position(side=side, quantity=qty, entry_price=entry, isolated_margin=margin, mark_price=mark)
+    result = requirements_compute(position=position, schedule=schedule, margin_call_threshold=D("0.8"), tick_size=tick)
+    assert result.initial_margin == exact_im.quantize(D("1e-8"), ROUND_CEILING)
+    assert result.maintenance_margin == exact_mm.quantize(D("1e-8"), ROUND_CEILING)
+    assert result.margin_balance == exact_balance.quantize(D("1e-8"), ROUND_FLOOR)
+    exact_lp = liquidation_price_exact(position=position, schedule=schedule)
     if exact_lp is not None:
-        rounded = liquidation_price_compute(position=position, schedule=BTCUSDT, tick_size=tick)
+        rounded = liquidation_price_compute(position=position, schedule=schedule, tick_size=tick)
         assert abs(rounded - exact_lp) < tick
         assert min(exact_lp, entry) - tick < rounded  # never rounded away from the entry price
         assert (rounded >= exact_lp) if exact_lp < entry else (rounded <= exact_lp)

@@ -52,13 +52,15 @@ def test_status_thresholds(margin, ratio, status):
 
 
 def test_requirements_round_up_and_balance_rounds_down():
-    # 1/3 BTC at 60,000.01: notional 20,000.0033..., IM = notional / 125 rounded up
-    result = compute(Position(side="long", quantity=D("0.333"), entry_price=D("60000.01"),
+    # 0.100001 BTC at 60,000.01: notional 6,000.06100001, tier 1 (125x, MMR 0.004)
+    # IM = notional / 125 = 48.00048800008, MM = notional x 0.004 = 24.00024400004: both rounded up
+    result = compute(Position(side="long", quantity=D("0.100001"), entry_price=D("60000.01"),
                               isolated_margin=D("100.000000009")))
-    assert result.notional == D("19980.00333")
-    assert result.initial_margin == D("159.84002664")  # 159.84002664 exactly
-    assert result.maintenance_margin == D("79.92001332")  # 79.92001332 exactly
+    assert (result.notional, result.tier) == (D("6000.06100001"), 1)
+    assert result.initial_margin == D("48.00048801")
+    assert result.maintenance_margin == D("24.00024401")
     assert result.margin_balance == D("100")  # 100.000000009 rounded down
+    assert result.margin_ratio == D("0.24000245")  # 24.00024401 / 100 = 0.2400024401, rounded up
 
 
 def test_two_positions_of_one_account_depend_only_on_their_own_inputs():

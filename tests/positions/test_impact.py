@@ -1,6 +1,7 @@
 """The impact preview: what a submitted version would do to the book, before approval."""
 from datetime import timedelta
 from decimal import Decimal as D
+from operator import attrgetter
 
 import pytest
 
@@ -92,7 +93,11 @@ def test_an_exchange_wide_version_previews_every_contract(book, committed, analy
     version = submitted(committed, analyst, text=text, subject_key="exchange")
     result = impact.impact_preview_latest(version=version).preview.result
     assert result["positions"] == 4 and len(result["symbols"]) == 14
-    assert D(result["maintenance_margin"]["change"]) > 0 and D(result["initial_margin"]["change"]) > 0
+    # x 1.1 on each BTC position (tier 2): IM 6,000 -> 6,600, MM 2,950 -> 600,000 x 0.0055 - 55 = 3,245;
+    # on the ETH one (6,000, tier 1): IM 48 -> 52.8, MM 24 -> 26.4
+    assert (result["initial_margin"], result["maintenance_margin"]) == (
+        {"before": "18048", "after": "19852.8", "change": "1804.8"},
+        {"before": "8874", "after": "9761.4", "change": "887.4"})
 
 
 def test_a_preview_whose_book_moved_materially_is_recomputed(book, committed, analyst):
@@ -160,12 +165,16 @@ def test_only_a_version_awaiting_a_decision_is_previewed(book, analyst):
 def test_a_pending_request_is_reused_not_doubled(book, analyst):
     version = parameter_services.version_draft_create(actor=analyst, yaml_text=TIGHTER, rationale="Tighter.")
     version = parameter_services.version_submit(actor=analyst, version=version)  # on-commit hooks not run
-    first = impact.impact_preview_request(version=version)
-    assert impact.impact_preview_request(version=version) == first
+    first = impact.impact_preview_request(version=version)  # the submission's own request, reused
+    assert impact.impact_preview_request(version=version).pk == first.pk
     assert impact.impact_preview_latest(version=version).state == "pending"
-    assert impact.impact_preview_run(preview_id=first.pk).state == "done"
-    assert impact.impact_preview_run(preview_id=first.pk).computed_at == first.__class__.objects.get(
-        pk=first.pk).computed_at  # a second run leaves it as it is
+    done = impact.impact_preview_run(preview_id=first.pk)
+    assert (done.state, done.result["positions"]) == ("done", 3)
+    # a second run, an hour later, leaves it as it is: a recomputation would stamp that hour
+    again = impact.impact_preview_run(preview_id=first.pk, now=done.computed_at + timedelta(hours=1))
+    assert (again.state, again.computed_at, again.result) == ("done", done.computed_at, done.result)
+    assert list(ImpactPreview.objects.filter(version=version).values_list("pk", "computed_at", "result")) == [
+        (first.pk, done.computed_at, done.result)]
 
 
 def test_a_request_left_pending_too_long_is_sent_again_by_the_refresh(book, committed, analyst, settings):
@@ -214,9 +223,11 @@ def test_the_sql_and_the_engine_agree_on_a_seeded_book(active_rules, analyst):
     version = parameter_services.version_submit(actor=analyst, version=version)
     before = impact.terms_current(symbols=["BTCUSDT"])
     after = impact.terms_current(symbols=["BTCUSDT"], overrides={"BTCUSDT": version})
-    by_sql = impact.impact_summarize(impact._rows_sql(before, after), symbols=["BTCUSDT"])
-    by_engine = impact.impact_summarize(impact._rows_engine(before, after), symbols=["BTCUSDT"])
-    assert by_sql == by_engine and by_sql["positions"] > 100
+    by_account = attrgetter("account_id")  # one position per account and contract
+    by_sql = sorted(impact._rows_sql(before, after), key=by_account)
+    by_engine = sorted(impact._rows_engine(before, after), key=by_account)
+    assert len({r.account_id for r in by_sql}) == len(by_sql) == 120  # of the 600 seeded
+    assert by_sql == by_engine
 
 
 def test_a_version_that_no_longer_validates_with_the_parameters_in_force_fails_its_preview(book, committed,

@@ -184,8 +184,11 @@ def test_an_activation_elsewhere_does_not_lock_a_rollout_whose_chunk_is_appendin
             return services.rollout_start(trigger="contract_version", symbols=["SOLUSDT"])
 
     threads.append(in_thread(activation, out, "activation"))
-    time.sleep(0.5)  # the activation does not wait for either
-    writer.commit()
+    time.sleep(0.5)
+    try:  # the activation did not wait for either: done while both still wait
+        assert ("activation" in out, lock_waiters()) == (True, 2)
+    finally:
+        writer.commit()
     for thread in threads:
         thread.join(timeout=30)
     assert (out["chunk"].events, out["finish"].state, out["activation"].symbols) == (1, "completed", ["SOLUSDT"])

@@ -190,8 +190,9 @@ def test_a_volatility_band_change_starts_a_rollout_of_that_contract(active_rules
     rollouts = committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60000",
                                                              "realized_volatility": "0.9"}])
     assert [(r.trigger, r.symbols) for r in rollouts] == [("volatility_band", ["BTCUSDT"])]
+    # volatility 0.9: band 2 (from 0.6), x 1.1; tier 2 at 600,000: 600,000 x 0.0055 - 50,000 x (0.0055 - 0.0044)
     btc = position()
-    assert (btc.volatility_band > 1, btc.multiplier > 1) == (True, True)
+    assert (btc.volatility_band, btc.multiplier, btc.maintenance_margin) == (2, D("1.1"), D("3245"))
 
 
 def test_a_mark_without_volatility_keeps_the_last_known_volatility_and_band(active_rules, committed):

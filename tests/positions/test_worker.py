@@ -1,5 +1,6 @@
 """Rollouts carried by a real Celery worker over a real broker (never eager: eager mode hides
 serialization and transaction bugs)."""
+from decimal import Decimal as D
 from pathlib import Path
 
 import pytest
@@ -35,5 +36,11 @@ def test_an_activation_is_rolled_out_by_the_worker_in_chunks(broker, settings):
     rollout.refresh_from_db()
     assert (rollout.chunks_total, rollout.chunks_done, rollout.positions_done) == (5, 5, 30)
     assert set(Position.objects.values_list("contract_version_id", flat=True)) == {version.pk}
-    changed = MarginEvent.objects.filter(rollout=rollout)
-    assert changed.count() == len(set(changed.values_list("position_id", flat=True)))  # each change once
+    # tier 2 at 600,000: MM 600,000 x 0.005 - 50 = 2,950 -> 600,000 x 0.0055 - 75 = 3,225 against margins
+    # 3,000 + 100 i: at or below 3,225 liquidatable, at or below 3,225 / 0.8 = 4,031.25 a margin call
+    assert set(Position.objects.values_list("maintenance_margin", flat=True)) == {D("3225")}
+    expected = sorted([(f"A{i}", "margin_call", "liquidatable") for i in (0, 1, 2)] +
+                      [(f"A{i}", "healthy", "margin_call") for i in (7, 8, 9, 10)])
+    events = MarginEvent.objects.filter(rollout=rollout).values_list("position__account__code", "old_status",
+                                                                     "new_status")
+    assert (sorted(events), rollout.events) == (expected, 7)  # each change once
