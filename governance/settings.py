@@ -243,6 +243,9 @@ REST_FRAMEWORK = {
     # per caller, counts sent to Redis in batches of at most 1 % of the rate (governance.api.throttles)
     "DEFAULT_THROTTLE_CLASSES": ["governance.api.throttles.AnonRateThrottle",
                                 "governance.api.throttles.UserRateThrottle"],
+    # The caller's address is the connection's unless proxies in front add theirs to
+    # X-Forwarded-For: else any client would pick its own address, and its own throttle
+    "NUM_PROXIES": env_number("API_TRUSTED_PROXIES", 0, minimum=0, whole=True),
     "DEFAULT_THROTTLE_RATES": {"anon": env_rate("API_THROTTLE_ANON", "60/min"),
                                "user": env_rate("API_THROTTLE_USER", "6000/min")},
 }

@@ -32,7 +32,7 @@ from governance.api.tokens import bearer_cached
 from governance.errors import NotFound
 
 _PREFIX = knox_settings.AUTH_HEADER_PREFIX.lower()
-_ACCEPTED = ("*/*", "application/json")  # what the one JSON renderer answers without negotiating
+ACCEPTED_PLAIN = ("*/*", "application/json")  # what the one JSON renderer answers without negotiating
 
 
 def etag_matches(if_none_match: str, etag: str) -> bool:
@@ -80,9 +80,11 @@ def contract_answer_fast(request: HttpRequest, symbol: str, view) -> HttpRespons
     """The answer of `view` (the contract view) to a plain conditional GET, or None: ask `view`."""
     if request.method != "GET" or request.META.get("QUERY_STRING"):
         return None  # as_of / recorded_by (or anything else) take the regular path
-    if request.META.get("HTTP_ACCEPT", "*/*") not in _ACCEPTED:
+    if request.META.get("HTTP_ACCEPT", "*/*") not in ACCEPTED_PLAIN:
         return None  # DRF's content negotiation decides (a 406, say)
-    words = request.META.get("HTTP_AUTHORIZATION", "").split()
+    # split on ASCII whitespace only, as knox does (str.split() also splits on U+00A0, U+0085...)
+    header = request.META.get("HTTP_AUTHORIZATION", "").encode("latin-1", "replace")
+    words = [word.decode("latin-1") for word in header.split()]
     if len(words) != 2 or words[0].lower() != _PREFIX:
         return None
     bearer = bearer_cached(words[1])

@@ -210,7 +210,8 @@ def exchange_etag(*, when: When = NOW) -> str:
     hashes = _hashes(when)
     if Subject.EXCHANGE_KEY not in hashes:
         raise NotFound("no exchange-wide adjustments in force" + ("" if when.now else " at that time"))
-    return _digest("exchange", hashes[Subject.EXCHANGE_KEY][1])
+    # the number too: a rollback to earlier content is another version, and the answer names it
+    return _digest("exchange", *hashes[Subject.EXCHANGE_KEY])
 
 
 def exchange_parameters(*, when: When = NOW) -> dict:

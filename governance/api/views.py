@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from governance.api import selectors
 from governance.api.bodies import input_valid
-from governance.api.conditional import RENDERED, etag_matches, response_tagged
+from governance.api.conditional import ACCEPTED_PLAIN, RENDERED, etag_matches, response_tagged
 from governance.api.pagination import Pages
 from governance.api.permissions import CanRead
 from governance.api.selectors import When
@@ -67,8 +67,10 @@ class ContractList(ParametersView):
 class ContractDetail(ParametersView):
     def dispatch(self, request, *args, **kwargs):
         response = super().dispatch(request, *args, **kwargs)
+        # only the answer the fast path would give: a plain GET, negotiated as it does (another
+        # Accept, say "application/json; indent=8", renders other bytes for the same ETag)
         if (request.method == "GET" and not request.META.get("QUERY_STRING") and response.status_code == 200
-                and response.has_header("ETag")):
+                and response.has_header("ETag") and request.META.get("HTTP_ACCEPT", "*/*") in ACCEPTED_PLAIN):
             response.render()  # what the fast path will answer for this ETag, byte for byte
             RENDERED.put(response["ETag"], response.content, response["Content-Type"])
         return response

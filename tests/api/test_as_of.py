@@ -108,3 +108,22 @@ def test_a_malformed_time_is_a_located_400(reader):
     assert (body["code"], body["message"], sorted(body["details"])) == (
         "invalid_request", "the request is invalid", ["as_of", "recorded_by"])
     assert body["details"]["as_of"][0].startswith("Datetime has wrong format.")
+
+
+def test_a_rollback_to_earlier_exchange_content_has_its_own_etag(reader, analyst, alice, bob):
+    later = T1 + timedelta(days=10)
+    tighter = approved(analyst, [alice, bob], EXCHANGE.replace("global_multiplier: 1\n", "global_multiplier: 1.1\n"),
+                       "exchange", now=later)
+    services.version_activate(actor=alice, version=tighter, now=later)
+    back = services.version_rollback_draft(actor=analyst, version=ParameterVersion.objects.get(
+        subject__key="exchange", number=1))
+    back = services.version_submit(actor=analyst, version=back, now=later + timedelta(hours=1))
+    back = services.version_approve(actor=alice, version=back, content_hash=back.content_hash,
+                                    now=later + timedelta(hours=1))
+    services.version_activate(actor=alice, version=back, now=later + timedelta(hours=1))
+    first = reader.get("/api/v1/exchange/", {"as_of": stamp(T1 + timedelta(days=1))})
+    now = reader.get("/api/v1/exchange/")
+    assert (first.json()["version"], now.json()["version"]) == (1, 3)
+    assert first.json()["content_hash"] == now.json()["content_hash"]  # the same content...
+    assert first["ETag"] != now["ETag"]  # ...in another version, whose answer names it
+    assert reader.get("/api/v1/exchange/", HTTP_IF_NONE_MATCH=first["ETag"]).status_code == 200

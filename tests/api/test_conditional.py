@@ -166,3 +166,23 @@ def test_content_negotiation_is_the_regular_ones(settings, ready, answered, acce
                          HTTP_ACCEPT=accept)
     assert fast == regular and fast[0] == status
     assert answered == [status == 304]
+
+
+def test_a_token_split_off_by_unicode_whitespace_is_refused_on_both_paths(settings, ready, answered):
+    def prepare(fast: bool) -> dict:
+        header = remembered("reader", "consumers")(fast)["HTTP_AUTHORIZATION"]
+        return {"HTTP_AUTHORIZATION": header.replace(" ", "\xa0")}  # knox splits on ASCII whitespace only
+    fast, regular = both(settings, prepare, HTTP_IF_NONE_MATCH=etag_now())
+    assert fast == regular and fast[0] == 401
+    assert answered == [False]
+
+
+def test_an_answer_rendered_for_another_accept_is_not_served_to_plain_requests(settings, ready, answered):
+    token = token_of("reader", "consumers")
+    settings.MIDDLEWARE = REGULAR
+    indented = Client().get(DETAIL, HTTP_AUTHORIZATION=f"Token {token}", HTTP_ACCEPT="application/json; indent=8")
+    assert indented.status_code == 200 and b"\n        " in indented.content
+    fast = get(settings, True, HTTP_AUTHORIZATION=f"Token {token}", HTTP_IF_NONE_MATCH='"stale"')
+    regular = get(settings, False, HTTP_AUTHORIZATION=f"Token {token}", HTTP_IF_NONE_MATCH='"stale"')
+    assert fast == regular and b"\n" not in fast[2]
+    assert answered == [False]  # nothing rendered for a plain request yet: the view answers

@@ -42,6 +42,22 @@ def test_logins_are_counted_by_address_so_passwords_cannot_be_tried_fast(db, thr
     assert attempts == [401, 401, 429]
 
 
+def logins(client: APIClient, forwarded: list[str]) -> list[int]:
+    return [client.post("/api/v1/auth/login/", {"username": "reader", "password": "guess"}, format="json",
+                        HTTP_X_FORWARDED_FOR=address).status_code for address in forwarded]
+
+
+def test_a_client_cannot_pick_its_address_with_x_forwarded_for(db, three_a_minute):
+    assert logins(APIClient(), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]) == [401, 401, 429]
+
+
+def test_behind_trusted_proxies_the_address_they_forwarded_counts(db, three_a_minute, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}  # API_TRUSTED_PROXIES=1
+    # the proxy appends the address it saw; what the client wrote before it does not count
+    assert logins(APIClient(), ["6.6.6.6, 10.0.0.1", "7.7.7.7, 10.0.0.2", "8.8.8.8, 10.0.0.1"]) == [401, 401, 401]
+    assert logins(APIClient(), ["9.9.9.9, 10.0.0.1"]) == [429]
+
+
 @pytest.mark.redis
 def test_the_counts_are_kept_in_redis_when_the_cache_is_redis(active_rules, three_a_minute, settings):
     prefix = uuid.uuid4().hex
