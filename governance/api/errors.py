@@ -17,6 +17,7 @@ from rest_framework import exceptions
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from governance.api.throttles import refused_request_admit
 from governance.errors import DomainError
 from governance.margin import MarginError
 
@@ -30,6 +31,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         return Response(error_body(exc.code, exc.message, getattr(exc, "details", None)), status=exc.http_status)
     if isinstance(exc, Http404):
         return Response(error_body("not_found", "not found"), status=404)
+    if isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed, exceptions.PermissionDenied)):
+        wait = refused_request_admit(context["request"])
+        if wait is not None:
+            exc = exceptions.Throttled(wait)
     response = exception_handler(exc, context)
     if response is None:
         return None  # not an API error: Django's 500 handler (below) answers in the same shape

@@ -107,6 +107,7 @@ class _WindowThrottle:
     """A fixed window in place of SimpleRateThrottle's sliding log (same rates, keys, answer)."""
 
     def allow_request(self, request, view) -> bool:
+        request._throttles_counted = True  # see refused_request_admit
         if self.rate is None:
             return True
         self.key = self.get_cache_key(request, view)
@@ -127,3 +128,22 @@ class AnonRateThrottle(_WindowThrottle, throttling.AnonRateThrottle):
 
 class UserRateThrottle(_WindowThrottle, throttling.UserRateThrottle):
     pass
+
+
+def refused_request_admit(request) -> float | None:
+    """Count a request refused before DRF's throttles ran (DRF checks authentication and
+    permissions first): unauthenticated, by its address at the anonymous rate; authenticated
+    without the role, by its user at the user rate. Else a stream of bad tokens would never
+    be throttled. Returns the seconds to wait when over the rate, else None."""
+    if getattr(request, "_throttles_counted", False):
+        return None
+    user = getattr(request, "_user", None)
+    if user is not None and user.is_authenticated:
+        throttle, ident = UserRateThrottle(), user.pk
+    else:
+        throttle = AnonRateThrottle()
+        ident = throttle.get_ident(request)
+    if throttle.rate is None:
+        return None
+    return None if throttle.allow_key(throttle.cache_format % {"scope": throttle.scope, "ident": ident}) \
+        else throttle.wait()

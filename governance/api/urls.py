@@ -1,8 +1,7 @@
 from django.urls import path, register_converter
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from governance.api import auth, positions, proposals, views
-
+from governance.api.docs import DocsView, SchemaView
 
 
 class SymbolConverter:
@@ -33,8 +32,8 @@ urlpatterns = [
     path("exchange/diff/", views.VersionDiff.as_view(exchange=True), name="exchange-diff"),
     path("schedule/", views.Schedule.as_view(), name="schedule"),
     path("compat/leverage-bracket/", views.LeverageBrackets.as_view(), name="leverage-brackets"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("schema/", SchemaView.as_view(), name="schema"),
+    path("docs/", DocsView.as_view(url_name="api:schema"), name="docs"),
     *auth.urlpatterns,
     *proposals.urlpatterns,
     *positions.urlpatterns,

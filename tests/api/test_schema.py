@@ -21,3 +21,21 @@ def test_request_bodies_are_json_only(path, tmp_path):
     call_command("spectacular", "--file", str(out), stderr=io.StringIO())
     operation = yaml.safe_load(out.read_text())["paths"][path]["post"]
     assert list(operation["requestBody"]["content"]) == ["application/json"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path, accept", [("/api/v1/docs/", "application/json"),
+                                          ("/api/v1/schema/", "text/html")])
+def test_the_schema_and_its_page_answer_errors_in_the_one_json_shape(client, path, accept):
+    response = client.get(path, HTTP_ACCEPT=accept)
+    assert (response.status_code, response["Content-Type"], response.json()) == (
+        406, "application/json", {"code": "not_acceptable",
+                                  "message": "Could not satisfy the request Accept header.", "details": None})
+
+
+@pytest.mark.django_db
+def test_the_schema_and_its_page_are_public_documentation(client):
+    schema = client.get("/api/v1/schema/")
+    assert (schema.status_code, schema.content[:15]) == (200, b"openapi: 3.0.3\n")
+    docs = client.get("/api/v1/docs/")
+    assert (docs.status_code, docs["Content-Type"]) == (200, "text/html; charset=utf-8")

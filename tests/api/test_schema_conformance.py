@@ -30,7 +30,17 @@ MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "15"))
 
 
 @pytest.fixture
-def api_schema(live_server, api_book, api_superuser):
+def unthrottled(monkeypatch):
+    """The checks send many requests without credentials, which count at the anonymous rate
+    (60/min) like any refused request: conformance, not throttling, is tested here."""
+    from rest_framework import throttling
+
+    monkeypatch.setattr(throttling.SimpleRateThrottle, "THROTTLE_RATES", {"user": "1000000/min",
+                                                                          "anon": "1000000/min"})
+
+
+@pytest.fixture
+def api_schema(live_server, api_book, api_superuser, unthrottled):
     """The schema as the running server serves it. A server that does not start, or a schema it
     cannot serve, errors here: the test fails, it is never skipped."""
     url = f"{live_server.url}/api/v1/schema/"

@@ -42,6 +42,17 @@ def test_logins_are_counted_by_address_so_passwords_cannot_be_tried_fast(db, thr
     assert attempts == [401, 401, 429]
 
 
+def test_requests_refused_before_the_throttles_are_counted_too(active_rules, three_a_minute):
+    # DRF checks the credentials and the role before its throttles: these were never counted
+    bad_token = APIClient()
+    bad_token.credentials(HTTP_AUTHORIZATION="Token " + "0" * 64)
+    assert statuses(bad_token, 3) == [401, 401, 429]  # by address, at the anonymous rate
+    assert statuses(token_client("feeder", "position_service"), 4) == [403, 403, 403, 429]  # by user
+    refused = token_client("feeder2", "position_service")
+    assert [refused.get("/api/v1/contracts/").status_code for _ in range(3)] == [403, 403, 403]
+    assert refused.post("/api/v1/positions/upsert/", {"rows": []}, format="json").status_code == 429
+
+
 def logins(client: APIClient, forwarded: list[str]) -> list[int]:
     return [client.post("/api/v1/auth/login/", {"username": "reader", "password": "guess"}, format="json",
                         HTTP_X_FORWARDED_FOR=address).status_code for address in forwarded]
