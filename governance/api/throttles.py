@@ -137,6 +137,8 @@ def refused_request_admit(request) -> float | None:
     be throttled. Returns the seconds to wait when over the rate, else None."""
     if getattr(request, "_throttles_counted", False):
         return None
+    # the user as authenticated (DRF keeps it in _user); request.user would authenticate again,
+    # and raise again when the credentials were refused
     user = getattr(request, "_user", None)
     if user is not None and user.is_authenticated:
         throttle, ident = UserRateThrottle(), user.pk
@@ -145,5 +147,5 @@ def refused_request_admit(request) -> float | None:
         ident = throttle.get_ident(request)
     if throttle.rate is None:
         return None
-    return None if throttle.allow_key(throttle.cache_format % {"scope": throttle.scope, "ident": ident}) \
-        else throttle.wait()
+    admitted = throttle.allow_key(throttle.cache_format % {"scope": throttle.scope, "ident": ident})
+    return None if admitted else throttle.wait()

@@ -91,7 +91,7 @@ def check_rebase(actor: Any, version: ParameterVersion, now: datetime) -> None:
 def check_withdraw(actor: Any, version: ParameterVersion, now: datetime) -> None:
     state_require(version, "withdraw")
     if actor is not None and actor.pk == version.author_id:
-        # an author no longer among the authors can no longer withdraw what the committee approved
+        # as every author action: one who left the authors no longer withdraws, even what they wrote
         role_require(actor, "authors", f"withdraw {version}")
         return
     if version.state in (S.APPROVED, S.SCHEDULED):
