@@ -12,3 +12,14 @@ def active_rules(db, django_capture_on_commit_callbacks):
     demo_users_ensure()
     with django_capture_on_commit_callbacks(execute=True):
         demo_rules_bootstrap(rules_dir=Path(settings.RULES_DIR))
+
+
+@pytest.fixture
+def dispatched(monkeypatch):
+    """The chunks and final steps rollouts send to the workers, kept here to run by hand."""
+    from governance.positions import services
+
+    sent = {"chunks": [], "finish": []}
+    monkeypatch.setattr(services, "_dispatch_chunks", lambda ids: sent["chunks"].extend(ids))
+    monkeypatch.setattr(services, "_dispatch_finish", lambda pk: sent["finish"].append(pk))
+    return sent

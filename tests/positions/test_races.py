@@ -48,15 +48,6 @@ def test_the_final_step_takes_the_subjects_before_its_rollout_as_activation_does
 
 
 @pytest.fixture
-def dispatched(monkeypatch):
-    """The chunks and final steps rollouts send to the workers, kept here to run by hand."""
-    sent = {"chunks": [], "finish": []}
-    monkeypatch.setattr(services, "_dispatch_chunks", lambda ids: sent["chunks"].extend(ids))
-    monkeypatch.setattr(services, "_dispatch_finish", lambda pk: sent["finish"].append(pk))
-    return sent
-
-
-@pytest.fixture
 def writer():
     """Another session, to hold a lock while the code under test runs; closed (its locks
     released) whatever the test's outcome, so no thread of it is left waiting."""

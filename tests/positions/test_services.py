@@ -312,41 +312,33 @@ def rollout_with_chunks(*, started_ago: float, done_ago: list[float | None]) -> 
     return rollout, [c.pk for c in chunks]
 
 
-@pytest.fixture
-def resent(monkeypatch):
-    sent = {"chunks": [], "finish": []}
-    monkeypatch.setattr(services, "_dispatch_chunks", lambda ids: sent["chunks"].extend(ids))
-    monkeypatch.setattr(services, "_dispatch_finish", sent["finish"].append)
-    return sent
-
-
-def test_resume_resends_the_undone_chunks_of_a_rollout_gone_quiet(resent):
+def test_resume_resends_the_undone_chunks_of_a_rollout_gone_quiet(dispatched):
     rollout, (first, second, third) = rollout_with_chunks(started_ago=3600, done_ago=[None, 300, None])
     assert services.rollouts_resume(older_than_seconds=60) == 2
-    assert resent == {"chunks": [first, third], "finish": []}
+    assert dispatched == {"chunks": [first, third], "finish": []}
 
 
-def test_resume_leaves_alone_a_rollout_whose_chunks_are_being_done(resent):
+def test_resume_leaves_alone_a_rollout_whose_chunks_are_being_done(dispatched):
     # a long rollout: its last chunk done a moment ago, the others most likely still queued
     rollout_with_chunks(started_ago=3600, done_ago=[5, None, None])
     rollout_with_chunks(started_ago=10, done_ago=[None])  # just started: its chunks are on their way
     quiet, (chunk,) = rollout_with_chunks(started_ago=3600, done_ago=[None])
     assert services.rollouts_resume(older_than_seconds=60) == 1
-    assert resent == {"chunks": [chunk], "finish": []}
+    assert dispatched == {"chunks": [chunk], "finish": []}
 
 
-def test_resume_sends_the_final_step_of_a_quiet_rollout_whose_chunks_are_all_done(resent):
+def test_resume_sends_the_final_step_of_a_quiet_rollout_whose_chunks_are_all_done(dispatched):
     rollout, _ = rollout_with_chunks(started_ago=3600, done_ago=[600, 300])
     rollout_with_chunks(started_ago=3600, done_ago=[600, 30])  # its final step may still be on its way
     assert services.rollouts_resume(older_than_seconds=60) == 0
-    assert resent == {"chunks": [], "finish": [rollout.pk]}
+    assert dispatched == {"chunks": [], "finish": [rollout.pk]}
 
 
-def test_resume_leaves_alone_rollouts_no_longer_running(resent):
+def test_resume_leaves_alone_rollouts_no_longer_running(dispatched):
     for state in ("completed", "superseded", "failed"):
         rollout, _ = rollout_with_chunks(started_ago=3600, done_ago=[None])
         Rollout.objects.filter(pk=rollout.pk).update(state=state)
-    assert (services.rollouts_resume(older_than_seconds=60), resent) == (0, {"chunks": [], "finish": []})
+    assert (services.rollouts_resume(older_than_seconds=60), dispatched) == (0, {"chunks": [], "finish": []})
 
 
 def test_a_chunk_the_workers_give_up_on_fails_its_rollout_and_says_why(active_rules, monkeypatch):
