@@ -90,8 +90,8 @@ class Position(models.Model):
             models.CheckConstraint(condition=Q(quantity__gt=0) & Q(entry_price__gt=0) & Q(isolated_margin__gte=0),
                                    name="position_inputs_valid"),
         ]
-        indexes = [models.Index(fields=["symbol", "id"], name="position_symbol_id_idx"),
-                   models.Index(fields=["status"], name="position_status_idx")]
+        # No index on status (0009): a status change would then be an update that is not HOT.
+        indexes = [models.Index(fields=["symbol", "id"], name="position_symbol_id_idx")]
 
     def __str__(self) -> str:
         return f"{self.account.code} {self.symbol} {self.side}"

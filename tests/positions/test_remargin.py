@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from governance.margin.numbers import decimal_text
 from governance.positions import services
-from governance.positions.models import Position, Rollout
+from governance.positions.models import MarketData, Position, Rollout
 from governance.positions.remargin import chunk_remargin, position_compute
 from governance.positions.terms import terms_current
 
@@ -185,3 +185,28 @@ def test_a_notional_beyond_what_the_book_holds_is_beyond_tiers_not_a_failed_chun
     assert (huge.status, huge.tier, huge.notional, huge.margin_balance) == ("beyond_tiers", None, None, None)
     assert (small.status, small.notional) == ("liquidatable", D("1000000"))  # its chunk went through
     assert Rollout.objects.latest("pk").state == "completed"
+
+
+@pytest.mark.postgres
+def test_a_status_change_is_written_in_place_without_touching_any_index(active_rules):
+    # heap-only (HOT) updates: no indexed column changes, so no index entry is written (0009)
+    services.positions_upsert(rows=[{"account": f"A{i}", "symbol": "BTCUSDT", "side": "long", "quantity": "1",
+                                     "entry_price": "60000", "isolated_margin": "6000"} for i in range(4)])
+    assert set(Position.objects.values_list("status", flat=True)) == {"healthy"}
+    MarketData.objects.update_or_create(symbol="BTCUSDT", defaults={"mark_price": D("50000"),
+                                                                     "updated_at": timezone.now()})
+    ids = sorted(Position.objects.values_list("id", flat=True))
+
+    def updates() -> tuple[int, int]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT n_tup_upd, n_tup_hot_upd FROM pg_stat_xact_user_tables "
+                           "WHERE relname = 'positions_position'")
+            return cursor.fetchone()
+
+    before = updates()
+    result = chunk_remargin(first_id=ids[0], last_id=ids[-1], terms=terms_current(), rollout_id=None,
+                            now=timezone.now())
+    after = updates()
+    assert (result.positions, result.events) == (4, 4)
+    assert set(Position.objects.values_list("status", flat=True)) == {"liquidatable"}
+    assert (after[0] - before[0], after[1] - before[1]) == (4, 4)
