@@ -83,10 +83,10 @@ def preview_scope(version: ParameterVersion) -> list[str]:
 
 # --- the book's fingerprint -------------------------------------------------------------
 
-def book_fingerprint(*, symbols: list[str]) -> dict:
-    """What a preview depends on, besides the version: the versions in force over the scope,
-    the volatility bands, the positions (count, entry notional, of it the longs', isolated
-    margin) and the marks."""
+def book_fingerprint(*, symbols: list[str], version: ParameterVersion) -> dict:
+    """What a preview of `version` depends on, besides the version: the versions in force over
+    the scope, the volatility bands (under the parameters in force, and under the version's own
+    bands), the positions (count, entry notional, of it the longs', isolated margin) and the marks."""
     versions = dict(ParameterVersion.objects.filter(state=VersionState.ACTIVE, subject__key__in=[
         *symbols, Subject.EXCHANGE_KEY]).values_list("subject__key", "pk"))
     wide = DecimalField(max_digits=76, decimal_places=36)
@@ -96,7 +96,12 @@ def book_fingerprint(*, symbols: list[str]) -> dict:
         margin=Sum("isolated_margin"))
     marks = dict(MarketData.objects.filter(symbol__in=symbols).values_list("symbol", "mark_price"))
     bands = {s: t.band for s, t in terms_current(symbols=symbols).items()}
+    try:  # a version that moves a band's bounds: the volatility can cross them and not those in force
+        after = {s: t.band for s, t in terms_current(symbols=symbols, overrides={version.subject.key: version}).items()}
+    except InvalidSchedule:  # it no longer combines with what is in force: the preview says so
+        after = {}
     return {"versions": {k: versions[k] for k in sorted(versions)}, "bands": {s: bands[s] for s in sorted(bands)},
+            "bands_after": {s: after[s] for s in sorted(after)},
             "positions": book["positions"],
             "entry_notional": decimal_text(Decimal(book["notional"] or 0)),
             "long_entry_notional": decimal_text(Decimal(book["long_notional"] or 0)),
@@ -120,6 +125,11 @@ def fingerprint_moves(old: dict, new: dict, *, tolerance: Decimal | None = None)
     for symbol, band in new["bands"].items():
         if old_bands.get(symbol) != band:
             moves.append(f"{symbol} volatility band {old_bands.get(symbol, 'none')} -> {band}")
+    old_after = old.get("bands_after", new["bands_after"])  # stored before bands_after were: no move
+    for symbol, band in new["bands_after"].items():
+        moved = (old_after.get(symbol), band)
+        if moved[0] != band and moved != (old_bands.get(symbol), new["bands"].get(symbol)):  # not said above
+            moves.append(f"{symbol} volatility band under the version {moved[0] or 'none'} -> {band}")
     if _relative(Decimal(old.get("positions", 0)), Decimal(new["positions"])) > tolerance:
         moves.append(f"positions {old.get('positions', 0)} -> {new['positions']}")
     if _relative(Decimal(old.get("entry_notional", "0")), Decimal(new["entry_notional"])) > tolerance:
@@ -264,7 +274,7 @@ def _preview_fill(preview: ImpactPreview, *, now: datetime) -> None:
             with connection.cursor() as cursor:  # one snapshot for the fingerprint and both sides
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         symbols = preview_scope(version)
-        preview.fingerprint = book_fingerprint(symbols=symbols)
+        preview.fingerprint = book_fingerprint(symbols=symbols, version=version)
         before = terms_current(symbols=symbols)
         try:
             after = terms_current(symbols=symbols, overrides={version.subject.key: version})
@@ -308,7 +318,9 @@ def impact_preview_request(*, version: ParameterVersion, now: datetime | None = 
         preview.save(update_fields=["requested_at"])
     else:
         preview = ImpactPreview.objects.create(version=version, content_hash=version.content_hash, requested_at=now)
-    transaction.on_commit(lambda: _dispatch(preview.pk))
+    # robust: a broker out of reach leaves the request pending, for the refresh to send again,
+    # rather than failing what has just committed (the submission, say)
+    transaction.on_commit(lambda: _dispatch(preview.pk), robust=True)
     return preview
 
 
@@ -359,15 +371,18 @@ def impact_preview_compute(*, version: ParameterVersion, now: datetime | None = 
 def impact_previews_refresh(*, now: datetime | None = None) -> list[ImpactPreview]:
     """The periodic safety net: request a preview for every version awaiting a decision that
     has none for its content, or whose book has moved materially since, and send again a
-    request left pending too long."""
+    request left pending too long. A preview that failed is tried again as often: the
+    database the worker lost, or the parameters it no longer combined with, may be back."""
     now = now or timezone.now()
+    resend = now - timedelta(seconds=settings.IMPACT_PREVIEW_RESEND_SECONDS)
     lost = set(ImpactPreview.objects.filter(
         state=ImpactPreview.State.PENDING, version__state__in=PREVIEWABLE, content_hash=F("version__content_hash"),
-        requested_at__lte=now - timedelta(seconds=settings.IMPACT_PREVIEW_RESEND_SECONDS)
-    ).values_list("version_id", flat=True))
+        requested_at__lte=resend).values_list("version_id", flat=True))
     requested = []
     for version in ParameterVersion.objects.filter(state__in=PREVIEWABLE).select_related("subject"):
-        due = version.pk in lost or impact_preview_latest(version=version).state in ("none", "stale")
+        latest = impact_preview_latest(version=version)
+        due = version.pk in lost or latest.state in ("none", "stale") or (
+            latest.state == "failed" and latest.preview.computed_at <= resend)
         if due and version_data(version) is not None:
             requested.append(impact_preview_request(version=version, now=now))
     return requested
@@ -395,7 +410,7 @@ def impact_preview_latest(*, version: ParameterVersion) -> PreviewStatus:
         if waiting is not None:
             return PreviewStatus("pending", waiting)
         return PreviewStatus("failed", failed) if failed else PreviewStatus("none", None)
-    moves = fingerprint_moves(done.fingerprint, book_fingerprint(symbols=preview_scope(version)))
+    moves = fingerprint_moves(done.fingerprint, book_fingerprint(symbols=preview_scope(version), version=version))
     if moves:
         return PreviewStatus("stale", done, tuple(moves), recomputing=waiting is not None)
     return PreviewStatus("done", done, recomputing=waiting is not None)

@@ -98,11 +98,13 @@ def rollout_start(*, trigger: str, symbols: Iterable[str] | None = None,
     RolloutChunk.objects.bulk_create(chunks)
     rollout.chunks_total, rollout.positions_total = len(chunks), sum(c.positions for c in chunks)
     rollout.save(update_fields=["chunks_total", "positions_total"])
+    # robust: a broker out of reach must not fail what has just committed (an activation, say);
+    # `rollouts_resume` sends the work of a rollout gone quiet again
     if not chunks:
-        transaction.on_commit(lambda: _dispatch_finish(rollout.pk))
+        transaction.on_commit(lambda: _dispatch_finish(rollout.pk), robust=True)
     else:
         chunk_ids = list(rollout.chunks.values_list("pk", flat=True))
-        transaction.on_commit(lambda: _dispatch_chunks(chunk_ids))
+        transaction.on_commit(lambda: _dispatch_chunks(chunk_ids), robust=True)
     return rollout
 
 
@@ -205,7 +207,7 @@ def rollout_chunk_apply(*, chunk_id: int, now: datetime | None = None) -> ChunkR
                                                  events=F("events") + result.events)
     rollout.refresh_from_db(fields=["chunks_done", "chunks_total"])
     if rollout.chunks_done >= rollout.chunks_total:
-        transaction.on_commit(lambda: _dispatch_finish(rollout.pk))
+        transaction.on_commit(lambda: _dispatch_finish(rollout.pk), robust=True)
     # last: the events' lock is taken after the rollout's row, as the final step takes them
     events_append(events=written.events, rollout_id=rollout.pk, at=now)
     return result

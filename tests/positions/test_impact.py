@@ -152,6 +152,60 @@ def test_a_change_of_volatility_band_makes_a_preview_stale(book, committed, anal
     assert (stale.state, stale.moves) == ("stale", ("BTCUSDT volatility band 1 -> 2",))
 
 
+def test_volatility_crossing_a_band_bound_only_the_version_has_makes_its_preview_stale(book, committed, analyst):
+    # the version lowers band 2 from 0.6 to 0.3: a volatility of 0.4 is band 1 in force, band 2 under it
+    lower = edit(contract_text(), "  - min_volatility: 0.6\n", "  - min_volatility: 0.3\n")
+    committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60000",
+                                                  "realized_volatility": "0.2"}])
+    version = submitted(committed, analyst, text=lower)
+    first = impact.impact_preview_latest(version=version).preview
+    assert first.result["maintenance_margin"] == {"before": "8850", "after": "8850", "change": "0"}
+    committed(services.market_data_upsert, rows=[{"symbol": "BTCUSDT", "mark_price": "60000",
+                                                  "realized_volatility": "0.4"}])
+    stale = impact.impact_preview_latest(version=version)
+    assert (stale.state, stale.moves) == ("stale", ("BTCUSDT volatility band under the version 1 -> 2",))
+    assert committed(impact.impact_previews_refresh) != []
+    latest = impact.impact_preview_latest(version=version)
+    assert latest.state == "done"
+    assert (latest.preview.fingerprint["bands"], latest.preview.fingerprint["bands_after"]) == (
+        {"BTCUSDT": 1}, {"BTCUSDT": 2})
+    assert latest.preview.result["maintenance_margin"] == {"before": "8850", "after": "9735", "change": "885"}
+
+
+def test_a_failed_preview_is_tried_again_by_the_refresh(book, committed, analyst, settings):
+    version = parameter_services.version_draft_create(actor=analyst, yaml_text=TIGHTER, rationale="Tighter.")
+    version = parameter_services.version_submit(actor=analyst, version=version)  # its request never sent
+    pending = ImpactPreview.objects.get(version=version)
+    failed = impact.impact_preview_fail(preview_id=pending.pk, error="the worker could not compute it: lost")
+    wait = timedelta(seconds=settings.IMPACT_PREVIEW_RESEND_SECONDS)
+    assert committed(impact.impact_previews_refresh, now=failed.computed_at + wait - timedelta(seconds=1)) == []
+    again = committed(impact.impact_previews_refresh, now=failed.computed_at + wait)
+    assert [p.pk for p in again] != [] and again[0].pk != failed.pk
+    assert impact.impact_preview_latest(version=version).state == "done"
+
+
+def test_a_broker_out_of_reach_fails_neither_a_submission_nor_an_activation(book, committed, analyst, monkeypatch,
+                                                                            caplog):
+    from kombu.exceptions import OperationalError
+
+    def unreachable(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:1. Connection refused.")
+
+    monkeypatch.setattr(tasks.impact_preview_run_task, "delay", unreachable)
+    monkeypatch.setattr(tasks.rollout_chunk_apply_task, "delay", unreachable)
+    version = submitted(committed, analyst)
+    assert (version.state, impact.impact_preview_latest(version=version).state) == ("submitted", "pending")
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    for member in (alice, bob):
+        version = parameter_services.version_approve(actor=member, version=version, content_hash=version.content_hash)
+    version = committed(parameter_services.version_activate, actor=alice, version=version)
+    assert version.state == "active"
+    assert services.Rollout.objects.get(contract_version=version).state == "running"  # resumed when gone quiet
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert [e.split(" in on_commit() ")[1] for e in errors] == [
+        "(Error 111 connecting to 127.0.0.1:1. Connection refused.)."] * 2
+
+
 def test_only_a_version_awaiting_a_decision_is_previewed(book, analyst):
     draft = parameter_services.version_draft_create(actor=analyst, yaml_text=TIGHTER, rationale="Tighter.")
     with pytest.raises(InvalidTransition) as error:
