@@ -13,6 +13,10 @@ def main() -> None:
         execute_from_command_line(sys.argv)
     except ImproperlyConfigured as exc:  # a setting from the environment: one line, no traceback
         sys.exit(f"manage.py: configuration error: {exc}")
+    except KeyboardInterrupt:
+        print("manage.py: interrupted; what the command committed before stays (seed_positions writes batch by "
+              "batch: the same command again completes its book)", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ no-op. The policy file is not versioned in the store: it is read from RULES_DIR.
 """
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from dataclasses import dataclass
@@ -149,10 +150,13 @@ def rules_export(*, directory: Path, check: bool = False) -> list[ExportItem]:
     With `check`, write nothing and report which files are not in step: a file is in step
     when its content hash equals the active version's (comments may differ).
     """
-    items = []
+    items, texts = [], {}
     actives = ParameterVersion.objects.filter(state=S.ACTIVE).select_related("subject").order_by("subject__key")
+    # every target read and checked first: a folder or a pipe where a file goes, or a file that
+    # cannot be read, stops the export before it has written anything
     for version in actives:
         path = export_path(directory, version.subject)
+        _export_target_check(path, directory)
         if path.exists():
             same = _file_hash(path) == version.content_hash
             if check:
@@ -160,15 +164,25 @@ def rules_export(*, directory: Path, check: bool = False) -> list[ExportItem]:
             elif path.read_bytes() == version.yaml_text.encode("utf-8"):  # any bytes: not UTF-8 is not in step
                 outcome = IN_STEP
             else:
-                _write_atomic(path, version.yaml_text)
                 outcome = WRITTEN
-        elif check:
-            outcome = MISSING
         else:
-            _write_atomic(path, version.yaml_text)
-            outcome = WRITTEN
+            outcome = MISSING if check else WRITTEN
         items.append(ExportItem(path, version.subject.key, version.number, outcome))
+        texts[path] = version.yaml_text
+    for item in items:
+        if item.outcome == WRITTEN:
+            _write_atomic(item.path, texts[item.path])
     return items
+
+
+def _export_target_check(path: Path, directory: Path) -> None:
+    for folder in reversed(path.parents):
+        if (folder == directory or directory in folder.parents) and folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if path.exists() and not path.is_file():
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
 
 
 __all__ = ["ImportItem", "ExportItem", "RuleFilesInvalid", "rules_import_plan", "rules_import", "rules_export",

@@ -157,20 +157,32 @@ def ruleset_validate(files: list[RuleFile], *, context: RuleContext | None = Non
 
 
 def rule_paths_collect(paths: Iterable[Path]) -> list[Path]:
-    """Expand directories into the rule files below them, sorted; files are kept as given."""
+    """Expand directories into the rule files below them, sorted; files are kept as given, and
+    a file named twice (itself, and in its folder) once. What is named like a rule file but
+    cannot be read (a broken link, a pipe) is kept: reading it says why, rather than skipping it."""
     found: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES and p.is_file()))
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in RULE_SUFFIXES and not p.is_dir()))
         else:
             found.append(path)
-    return found
+    seen: set[Path] = set()
+    unique = []
+    for path in found:
+        try:
+            key = path.resolve()
+        except (OSError, RuntimeError):  # a symlink loop: reading it says so
+            key = path.absolute()
+        if key not in seen:
+            seen.add(key)
+            unique.append(path)
+    return unique
 
 
 def source_name(path: Path) -> str:
     """The path as the user knows it: relative to the working directory where possible."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    try:  # not resolve(): a link is named as the user named it, and a link loop has no target
+        return str(path.absolute().relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 

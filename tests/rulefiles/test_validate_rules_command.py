@@ -67,3 +67,26 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, make_path, message):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == f"CommandError: {message.format(path=path)}\n"
+
+
+def test_what_is_named_like_a_rule_file_but_cannot_be_read_is_an_error_not_skipped(tmp_path):
+    contracts = tmp_path / "rules" / "contracts"
+    contracts.mkdir(parents=True)
+    (contracts / "TESTUSDT.yaml").write_text(CONTRACT)
+    (contracts / "BROKEN.yaml").symlink_to(tmp_path / "gone.yaml")
+    (contracts / "LOOP.yaml").symlink_to(contracts / "LOOP.yaml")
+    os.mkfifo(contracts / "PIPE.yaml")
+    result = run("rules", cwd=tmp_path)
+    assert (result.returncode, result.stdout.splitlines()) == (1, [
+        "rules/contracts/BROKEN.yaml:1:1: cannot read file: No such file or directory",
+        "rules/contracts/LOOP.yaml:1:1: cannot read file: Too many levels of symbolic links",
+        "rules/contracts/PIPE.yaml:1:1: cannot read file: not a regular file",
+        "validate_rules: 3 errors in 3 of 4 files",
+    ])
+
+
+def test_a_file_named_and_in_a_folder_named_is_read_once(tmp_path):
+    (tmp_path / "contracts").mkdir()
+    (tmp_path / "contracts" / "TESTUSDT.yaml").write_text(CONTRACT)
+    result = run("contracts/TESTUSDT.yaml", "contracts", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "validate_rules: 1 file valid (1 contract)\n")

@@ -1,4 +1,7 @@
 """`demo_setup`: a user per role with printed credentials, rules/ active through the workflow."""
+import shutil
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
 
@@ -29,3 +32,21 @@ def test_demo_setup_creates_every_role_and_activates_the_rules_once():
     again = run("demo_setup")
     assert again.lines[0] == "demo_setup: 0 version(s) activated, 15 active in all"
     assert ParameterVersion.objects.count() == 15
+
+
+def test_rules_that_do_not_validate_leave_the_store_and_the_users_as_they_were(tmp_path, settings):
+    shutil.copytree(Path(settings.RULES_DIR), tmp_path / "rules")
+    btc = tmp_path / "rules" / "contracts" / "BTCUSDT.yaml"
+    btc.write_text(btc.read_text().replace("symbol: BTCUSDT\n", "symbol: 7\n"))
+    settings.RULES_DIR = str(tmp_path / "rules")
+    result = run("demo_setup")
+    assert (result.code, result.err.splitlines()[0]) == (1, "the rules directory does not validate:")
+    assert (get_user_model().objects.count(), ParameterVersion.objects.count()) == (0, 0)
+
+
+def test_a_rules_directory_without_its_policy_is_one_error_and_changes_nothing(tmp_path, settings):
+    (tmp_path / "rules").mkdir()
+    settings.RULES_DIR = str(tmp_path / "rules")
+    result = run("demo_setup")
+    assert (result.code, result.err) == (1, f"no governance policy at {tmp_path / 'rules' / 'policy.yaml'}")
+    assert get_user_model().objects.count() == 0

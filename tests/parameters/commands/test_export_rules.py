@@ -51,7 +51,16 @@ def test_a_target_that_is_a_file_or_cannot_be_written_is_one_error_line(rules_di
     (rules_dir.parent / "other").mkdir()
     (rules_dir.parent / "other" / "contracts").write_text("a file where the folder goes\n")
     result = run("export_rules", "--dir", "other")
-    assert (result.code, result.err) == (2, "cannot export to other/contracts: File exists")
+    assert (result.code, result.err) == (2, "cannot export to other/contracts: Not a directory")
+    assert list((rules_dir.parent / "other").iterdir()) == [rules_dir.parent / "other" / "contracts"]
+
+
+def test_a_target_that_cannot_be_written_stops_the_export_before_it_writes_anything(rules_dir, active_store):
+    (rules_dir.parent / "out").mkdir()
+    (rules_dir.parent / "out" / "exchange.yaml").mkdir()  # the last target, by subject key
+    result = run("export_rules", "--dir", "out")
+    assert (result.code, result.err) == (2, "cannot export to out/exchange.yaml: Is a directory")
+    assert list((rules_dir.parent / "out").iterdir()) == [rules_dir.parent / "out" / "exchange.yaml"]
 
 
 def test_a_file_that_is_not_utf8_is_overwritten_not_a_crash(rules_dir, active_store):

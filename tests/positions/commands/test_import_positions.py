@@ -151,6 +151,15 @@ JSONL_CASES = [
                  '"isolated_margin": "1"}\n',
                  ["book.jsonl:1: account: may hold printable characters only, got 'A\\x00'"], id="nul-in-account"),
     pytest.param("\n\n", ["book.jsonl: no rows"], id="blank"),
+    pytest.param('{"account": "A1", "symbol": "BTCUSDT", "side": "long", "quantity": "1", "entry_price": "1", '
+                 '"isolated_margin": "1", "account": "A2"}\n',
+                 ["book.jsonl:1: bad JSON: field given twice: account"], id="a-field-twice"),
+    # U+2028 is a line break to str.splitlines(), not to JSON (nor to the file's own lines)
+    pytest.param('{"account": "A\u2028B", "symbol": "BTCUSDT", "side": "long", "quantity": "1", "entry_price": "1", '
+                 '"isolated_margin": "1"}\r\n{"account": "A2", "symbol": "BAD", "side": "long", "quantity": "1", '
+                 '"entry_price": "1", "isolated_margin": "1"}\n',
+                 ["book.jsonl:1: account: may hold printable characters only, got 'A\\u2028B'",
+                  "book.jsonl:2: symbol: unknown contract 'BAD'"], id="line-separator-in-a-string"),
 ]
 
 

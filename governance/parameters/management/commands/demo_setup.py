@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from governance.errors import DomainError
 from governance.parameters.demo import demo_active_count, demo_rules_bootstrap, demo_users_ensure
@@ -16,9 +17,10 @@ class Command(BaseCommand):
             "into the store as active versions through the workflow. For demos only: the passwords are public.")
 
     def handle(self, *args, **options) -> None:
-        credentials = demo_users_ensure()
         try:
-            activated = demo_rules_bootstrap(rules_dir=Path(settings.RULES_DIR))
+            with transaction.atomic():  # all or nothing: no demo user reset for rules that do not validate
+                credentials = demo_users_ensure()
+                activated = demo_rules_bootstrap(rules_dir=Path(settings.RULES_DIR))
         except RuleFilesInvalid as exc:
             raise CommandError(f"the rules directory does not validate:\n{exc}", returncode=1)
         except DomainError as exc:

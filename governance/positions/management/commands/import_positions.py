@@ -108,17 +108,30 @@ def _json_number(literal: str) -> str:
     return format(value, "f") if -60 <= value.adjusted() <= 60 else literal
 
 
+def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are all different: with a key twice, which value was meant?"""
+    value = dict(pairs)
+    if len(value) < len(pairs):
+        twice = sorted({k for k, _ in pairs if sum(1 for other, _ in pairs if other == k) > 1})
+        raise ValueError(f"field given twice: {', '.join(twice)}")
+    return value
+
+
 def jsonl_rows(path: Path, text: str, *, allowed: tuple[str, ...]) -> tuple[list[dict[str, Any]], list[int]]:
     """One JSON object per line (blank lines skipped); numbers with a fraction or exponent are
     kept as exact text, so no decimal goes through a float."""
     rows: list[dict[str, Any]] = []
     lines: list[int] = []
     errors: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # split on newlines only: str.splitlines() also splits on characters JSON allows in a string
+    # (U+2028, \x0c, ...), and the line numbers would no longer be the file's
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
-            value = json.loads(line, parse_float=_json_number, parse_constant=_no_constant)
+            value = json.loads(line, parse_float=_json_number, parse_constant=_no_constant,
+                               object_pairs_hook=_object_once)
         except json.JSONDecodeError as exc:
             errors.append(f"{path}:{number}: bad JSON: {exc.msg} (column {exc.colno})")
             continue
