@@ -119,12 +119,16 @@ def _records_check() -> list[AuditProblem]:
     problems = []
     latest = AuditEntry.objects.filter(version=OuterRef("pk")).order_by("-sequence")
     versions = ParameterVersion.objects.select_related("subject").annotate(
-        logged_state=Subquery(latest.values("to_state")[:1]), logged_at=Subquery(latest.values("sequence")[:1]))
+        logged_state=Subquery(latest.values("to_state")[:1]), logged_at=Subquery(latest.values("sequence")[:1]),
+        logged_hash=Subquery(latest.values("content_hash")[:1]))
     for version in versions.order_by("pk"):
+        where = version.logged_at or 0
         if version.logged_state != version.state:
-            where = version.logged_at or 0
             problems.append(AuditProblem(where, f"{version} is {version.state}, but its latest entry says "
                                                 f"{version.logged_state or 'nothing'} (entries removed?)"))
+        elif version.state != "draft" and version.logged_hash != version.content_hash:  # a draft's content moves
+            problems.append(AuditProblem(where, f"{version}'s content is not the content its latest entry "
+                                                f"recorded (content changed behind the log's back?)"))
     given = {(a["version"], a["kind"]): a["n"] for a in Approval.objects.values("version", "kind").annotate(n=Count("id"))}
     logged = {(e["version"], e["action"]): e for e in AuditEntry.objects.filter(action__in=_GIVEN.values()).values(
         "version", "action").annotate(n=Count("id"), last=Max("sequence"))}

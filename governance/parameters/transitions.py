@@ -63,6 +63,16 @@ def _fresh(version: ParameterVersion, doing: str) -> None:
                            f"rebase it before you {doing} it")
 
 
+def _quorum_require(version: ParameterVersion) -> None:
+    """The approvals of the content as it is, counted again: the state alone could have been
+    set, or the content changed, behind the services' back."""
+    given = live_approvals(version).filter(content_hash=version.content_hash).count()
+    required = version_assessment(version).required_approvals
+    if given < required:
+        raise PolicyViolation(f"{version} has {given} approval(s) of its content, {required} required: "
+                              f"it cannot take effect")
+
+
 def notice_ends(version: ParameterVersion) -> datetime | None:
     if version.approved_at is None:
         return None
@@ -134,6 +144,8 @@ def check_activate(actor: Any, version: ParameterVersion, now: datetime) -> None
     if actor is not None:
         role_require(actor, "committee", f"activate {version}")
     _fresh(version, "activate")
+    if not version.emergency:
+        _quorum_require(version)
     due = version.effective_at if version.state == S.SCHEDULED else notice_ends(version)
     if due is not None and now < due:
         raise PolicyViolation(f"{version} may not take effect before {due.isoformat()}")

@@ -157,6 +157,26 @@ def test_a_loosening_beyond_its_step_needs_the_larger_quorum_and_the_notice(acti
     assert version.state == "active"
 
 
+def test_a_version_never_returns_to_draft_where_its_content_could_change(analyst, alice, bob):
+    version = approve_all(submitted(analyst), alice, bob)
+    with pytest.raises(DatabaseError) as raised, transaction.atomic():
+        ParameterVersion.objects.filter(pk=version.pk).update(state="draft")
+    assert "cannot return to draft" in str(raised.value)
+
+
+def test_activation_counts_the_approvals_of_the_content_again(activate, analyst, alice, bob):
+    activate(BTC)
+    version = submitted(analyst, TIGHTER)
+    # behind the services' back: a state set by hand, with no approval given
+    ParameterVersion.objects.filter(pk=version.pk).update(state="approved", approved_at=timezone.now())
+    version.refresh_from_db()
+    with pytest.raises(PolicyViolation) as raised:
+        services.version_activate(actor=alice, version=version)
+    assert raised.value.message == "BTCUSDT v2 has 0 approval(s) of its content, 2 required: it cannot take effect"
+    version.refresh_from_db()
+    assert version.state == "approved"
+
+
 def test_a_small_loosening_needs_the_standard_quorum_and_the_notice(activate, analyst, alice, bob):
     activate(BTC)
     version = approve_all(submitted(analyst, LOOSER_SMALL), alice, bob)

@@ -94,3 +94,20 @@ def test_the_database_refuses_an_update_while_the_guard_is_on(activate):
     activate(contract_text())
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEntry.objects.filter(sequence=1).update(reason="quietly")
+
+
+def test_content_changed_behind_the_logs_back_is_found(activate):
+    version = activate(contract_text())
+    with connection.cursor() as cursor:  # the version's guard off, as someone with database access could
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE parameters_parameterversion DISABLE TRIGGER parameters_version_guard")
+        else:
+            cursor.execute("DROP TRIGGER parameters_version_frozen")
+        cursor.execute("UPDATE parameters_parameterversion SET content_hash = %s WHERE id = %s", ["0" * 64, version.pk])
+    result = run("verify_audit")
+    assert (result.code, result.lines) == (1, [
+        "audit entry #6: BTCUSDT v1's content is not the content its latest entry recorded (content changed behind "
+        "the log's back?)",
+        "verify_audit: 6 entries, 1 problem(s): the audit log was tampered with",
+    ])
