@@ -55,11 +55,14 @@ def liquidation_price_exact(*, position: Position, schedule: Schedule) -> Decima
 
 
 def liquidation_price_compute(*, position: Position, schedule: Schedule, tick_size: Decimal) -> Decimal | None:
-    """The liquidation price rounded to the tick, towards the entry price (the exchange's safe side)."""
+    """The liquidation price rounded to the tick on the exchange's safe side: up for a long, down for
+    a short, so that the position is liquidated at the price published or before it. That is
+    towards the entry price, except for a position already liquidatable at its entry price,
+    whose liquidation price is beyond it."""
     tick = decimal_require("tick_size", tick_size)
     if tick <= 0:
         raise InvalidInput(f"tick_size must be positive, got {tick}")
     exact = liquidation_price_exact(position=position, schedule=schedule)
     if exact is None:
         return None
-    return round_to_step(exact, tick, up=exact < position.entry_price)
+    return round_to_step(exact, tick, up=position.side == "long")

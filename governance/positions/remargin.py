@@ -4,7 +4,7 @@ On PostgreSQL the margin math runs in the statement itself, in exact `numeric`,
 mirroring `governance.margin` (its reference; tests compare the two on thousands of
 positions): tier by notional, requirements rounded on the exchange's side, the
 liquidation tier found by the surplus at each cap, the liquidation price rounded to the
-tick towards the entry price. The same statement stamps the versions applied and answers
+tick on the exchange's side (up for a long, down for a short). The same statement stamps the versions applied and answers
 the status changes, appended as margin events in the same transaction: a chunk is all or
 nothing, and running it again computes the same values and appends no event.
 
@@ -94,7 +94,7 @@ c AS (
     symbol text, number int, cap numeric, imr_num numeric, imr_den numeric, mmr numeric, cum numeric)
 ), ct AS (
   SELECT c.*, m.mark_price, b.tiers, b.caps, b.long_k, b.short_k, b.im8, b.im_den, b.mmr8, b.cum8, b.cum,
-         b.ka_long, b.ka_short, b.ky_long, b.ky_short
+         b.ky_long, b.ky_short
   FROM c LEFT JOIN positions_marketdata m ON m.symbol = c.symbol JOIN (
     SELECT t.symbol, count(*)::int AS tiers,
            array_agg(-t.cap ORDER BY t.number DESC) AS caps,
@@ -106,8 +106,6 @@ c AS (
            array_agg(t.mmr * 100000000 ORDER BY t.number) AS mmr8,
            array_agg(t.cum * 100000000 ORDER BY t.number) AS cum8,
            array_agg(t.cum ORDER BY t.number) AS cum,
-           array_agg(1 - t.mmr ORDER BY t.number) AS ka_long,
-           array_agg(1 + t.mmr ORDER BY t.number) AS ka_short,
            array_agg((1 - t.mmr) * tc.tick ORDER BY t.number) AS ky_long,
            array_agg((1 + t.mmr) * tc.tick ORDER BY t.number) AS ky_short
     FROM t JOIN c tc ON tc.symbol = t.symbol GROUP BY t.symbol) b ON b.symbol = c.symbol
@@ -131,24 +129,23 @@ FROM (
          CASE WHEN q.tier IS NOT NULL AND q.bal_u > 0
               THEN div(q.mm_u * 100000000 + q.bal_u - 1, q.bal_u) * 0.00000001 END AS ratio,
          CASE WHEN q.tier IS NULL OR q.liq_tier IS NULL THEN NULL
-              WHEN q.lp_up THEN (q.lp_q + CASE WHEN q.lp_q * q.lp_y < q.lp_x THEN 1 ELSE 0 END) * ct.tick
+              WHEN q.is_long THEN (q.lp_q + CASE WHEN q.lp_q * q.lp_y < q.lp_x THEN 1 ELSE 0 END) * ct.tick
               ELSE (q.lp_q - CASE WHEN q.lp_q * q.lp_y > q.lp_x THEN 1 ELSE 0 END) * ct.tick END AS lp
   FROM (
     -- div() is the exact quotient truncated towards zero; the remainder's sign then says
-    -- whether ceil/floor is one away. lp_x < ep * lp_a, i.e. qep * ka: the price is below the entry
-    SELECT r.*, div(r.im_x, r.im_y) AS im_q, div(r.lp_x, r.lp_y) AS lp_q, r.lp_x < r.qep * r.lp_k AS lp_up
+    -- whether ceil (a long's price) or floor (a short's) is one away
+    SELECT r.*, div(r.im_x, r.im_y) AS im_q, div(r.lp_x, r.lp_y) AS lp_q
     FROM (
       -- in units of 1e-8: mm rounded up, the balance down; im = ceil(im_x / im_y) above.
-      -- The liquidation price is lp_x / lp_a (lp_a = q * ka > 0), rounded to the tick towards the
-      -- entry: lp_q = lp_x / (lp_a * tick) truncated, with lp_a * tick = q * ky.
-      SELECT o.notional, o.qep, o.tier, o.liq_tier,
+      -- The liquidation price is lp_x / (q * ka), ka = 1 -+ mmr > 0, rounded to the tick up for a
+      -- long, down for a short: lp_q = lp_x / (q * ka * tick) truncated, with ka * tick = ky.
+      SELECT o.notional, o.qep, o.tier, o.liq_tier, o.is_long,
              o.notional * ct.im8[o.tier] AS im_x, ct.im_den[o.tier] AS im_y,
              CEIL(o.notional * ct.mmr8[o.tier] - ct.cum8[o.tier]) AS mm_u,
              FLOOR((o.wb + CASE WHEN o.is_long THEN o.notional - o.qep ELSE o.qep - o.notional END)
                    * 100000000) AS bal_u,
              CASE WHEN o.is_long THEN o.qep - o.wb - ct.cum[o.liq_tier]
                   ELSE o.wb + ct.cum[o.liq_tier] + o.qep END AS lp_x,
-             CASE WHEN o.is_long THEN ct.ka_long[o.liq_tier] ELSE ct.ka_short[o.liq_tier] END AS lp_k,
              o.q * CASE WHEN o.is_long THEN ct.ky_long[o.liq_tier] ELSE ct.ky_short[o.liq_tier] END AS lp_y
       FROM (
         SELECT n.*,

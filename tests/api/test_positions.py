@@ -58,9 +58,10 @@ def test_a_positions_margin_state_and_stamp_exactly(book, consumer):
                    "status": "healthy"},
         "stamp": {"contract_version": 1, "exchange_version": 1, "volatility_band": 1, "multiplier": "1",
                   "rollout": None, "stamped_at": position.computed_at.isoformat().replace("+00:00", "Z")}}
+    # liquidatable at its entry: the price, 597,050 / 9.95 = 60,005.02..., is above it, rounded up
     liquidatable = consumer.get(f"/api/v1/positions/{book['A3', 'BTCUSDT']}/").json()["margin"]
     assert liquidatable == {"notional": "600000", "tier": 2, "initial_margin": "6000", "maintenance_margin": "2950",
-                            "margin_balance": "2900", "margin_ratio": "1.01724138", "liquidation_price": "60005",
+                            "margin_balance": "2900", "margin_ratio": "1.01724138", "liquidation_price": "60005.1",
                             "status": "liquidatable"}
 
 

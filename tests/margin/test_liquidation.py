@@ -11,6 +11,7 @@ from governance.margin import (
     liquidation_price_compute,
     liquidation_price_exact,
     maintenance_margin_exact,
+    requirements_compute,
 )
 from governance.margin.numbers import CONTEXT
 from tests.margin.tables import BTCUSDT
@@ -44,6 +45,24 @@ def test_short_whose_tier_at_liquidation_is_above_its_entry_tier():
     assert liquidation_price_exact(position=position, schedule=BTCUSDT) == D(62000)
     wrong = naive_entry_tier_price(position, BTCUSDT[1])
     assert wrong.quantize(D("0.01")) == D("62002.99")  # notional 620,030 is not in tier 2: inconsistent
+
+
+@pytest.mark.parametrize("side, exact, published, between", [
+    # 100 of margin on 60,000: less than the maintenance margin at entry, so the long's price is
+    # above its entry and the short's below it (tier 2 either way: MMR 0.005, cum 50)
+    ("long", (D(100) + 50 - 60000, D("0.005") - 1), D("60150.8"), D("60150.75")),
+    ("short", (D(100) + 50 + 60000, 1 + D("0.005")), D("59850.7"), D("59850.76")),
+])
+def test_a_price_beyond_the_entry_is_rounded_to_the_exchange_s_side_too(side, exact, published, between):
+    position = Position(side=side, quantity=D(1), entry_price=D(60000), isolated_margin=D(100))
+    assert liquidation_price_exact(position=position, schedule=BTCUSDT) == CONTEXT.divide(*exact)
+    assert liquidation_price_compute(position=position, schedule=BTCUSDT, tick_size=D("0.1")) == published
+    # a mark just past the exact price, on the side where the position is liquidatable (which the
+    # price rounded towards the entry would not reach): the published price is reached there too
+    at = Position(side=side, quantity=D(1), entry_price=D(60000), isolated_margin=D(100), mark_price=between)
+    assert requirements_compute(position=at, schedule=BTCUSDT, margin_call_threshold=D("0.8"),
+                                tick_size=D("0.1")).status == "liquidatable"
+    assert (between <= published) if side == "long" else (between >= published)
 
 
 def test_balance_equals_maintenance_margin_at_the_liquidation_price():

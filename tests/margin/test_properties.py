@@ -125,5 +125,5 @@ def test_rounding_is_on_the_exchange_s_side(side, qty, entry, margin, mark, m, t
     if exact_lp is not None:
         rounded = liquidation_price_compute(position=position, schedule=schedule, tick_size=tick)
         assert abs(rounded - exact_lp) < tick
-        assert min(exact_lp, entry) - tick < rounded  # never rounded away from the entry price
-        assert (rounded >= exact_lp) if exact_lp < entry else (rounded <= exact_lp)
+        # a long is liquidated at the published price or above it, a short at it or below
+        assert (rounded >= exact_lp) if side == "long" else (rounded <= exact_lp)

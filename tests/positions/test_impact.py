@@ -60,9 +60,10 @@ def test_submitting_computes_the_preview_of_what_activation_would_do(book, commi
                       "initial_margin_change": "0", "worsened": 1},
                      {"account": "A3", "positions": 1, "maintenance_margin_change": "275",
                       "initial_margin_change": "0", "worsened": 1}],
-        # long liquidation prices 57,281.5 -> 57,307.7, 59,924.7 -> 59,952.3, 59,974.9 -> 60,002.5
+        # long liquidation prices (rounded up) 57,281.5 -> 57,307.7, 59,924.7 -> 59,952.3, 59,974.9 -> 60,002.6
+        # (596,725 / 9.945 = 60,002.51...: above the entry now, and still rounded up)
         "liquidation_moves": {"buckets": [{"move": "closer by up to 1%", "positions": 3}], "moved": 3,
-                              "p50": "0.00046", "p90": "0.00046", "p99": "0.00046", "max": "0.00046"},
+                              "p50": "0.00046", "p90": "0.000462", "p99": "0.000462", "max": "0.000462"},
     }
     assert status.preview.fingerprint["positions"] == 3
     assert status.preview.fingerprint["entry_notional"] == "1800000"
