@@ -99,6 +99,9 @@ class Assessment:
     rollback: bool
     required_approvals: int
     notice_hours: int
+    # the number of an earlier version, in force within the policy's step window, that the
+    # content loosens beyond a step bound (the active one does not): judged as that move
+    beyond_step_since: int | None = None
 
     @property
     def tightening_only(self) -> bool:
@@ -107,7 +110,7 @@ class Assessment:
 
     @property
     def loosening_beyond_step(self) -> bool:
-        return any(c.beyond_step for c in self.changes)
+        return self.beyond_step_since is not None or any(c.beyond_step for c in self.changes)
 
 
 def _relative(old: Any, new: Any) -> Decimal | None:

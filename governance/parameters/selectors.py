@@ -1,11 +1,13 @@
 """Reads of the parameter store: active versions, validation in context, assessments, approvals."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from governance.errors import NotFound
 from governance.parameters.assessment import Assessment, changes_assess
@@ -130,11 +132,26 @@ def version_is_rollback(version: ParameterVersion) -> bool:
 
 
 def version_assessment(version: ParameterVersion) -> Assessment:
-    """The version against the active one under the current policy."""
+    """The version against the active one under the current policy. A loosening within its
+    step bounds is also compared with every version in force within the policy's step window:
+    beyond a step bound from one of them, it is judged as that move (its quorum, its notice),
+    so a large move split into small steps never needs fewer approvals than the move."""
+    policy = policy_current()
     base = active_version(subject=version.subject)
     old = version_data(base) if base and base.pk != version.pk else None
     new = version_data(version) or {}
-    return changes_assess(old=old, new=new, policy=policy_current(), rollback=version_is_rollback(version))
+    assessment = changes_assess(old=old, new=new, policy=policy, rollback=version_is_rollback(version))
+    if old is None or assessment.rollback or assessment.loosening_beyond_step or not policy.step_window_hours:
+        return assessment
+    since = timezone.now() - timedelta(hours=policy.step_window_hours)
+    for earlier in version.subject.versions.filter(superseded_at__gte=since).exclude(pk=version.pk).order_by("-pk"):
+        data = version_data(earlier)
+        judged = changes_assess(old=data, new=new, policy=policy) if data else None
+        if judged is not None and judged.loosening_beyond_step:
+            return replace(assessment, required_approvals=judged.required_approvals,
+                           notice_hours=max(assessment.notice_hours, judged.notice_hours),
+                           beyond_step_since=earlier.number)
+    return assessment
 
 
 def live_approvals(version: ParameterVersion, kind: str = Approval.Kind.APPROVAL) -> QuerySet[Approval]:

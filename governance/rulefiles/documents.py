@@ -120,6 +120,7 @@ class PolicyRules:
     approval_expiry_hours: int
     guardrails: dict[str, dict[str, Guardrail]]
     rationale: str
+    step_window_hours: int = 0
 
     @classmethod
     def from_data(cls, data: dict[str, Any]) -> PolicyRules:
@@ -135,6 +136,7 @@ class PolicyRules:
                 for scope, params in data["guardrails"].items()
             },
             rationale=data["rationale"],
+            step_window_hours=int(data.get("step_window_hours", 0)),
         )
 
     def guardrail(self, scope: str, parameter: str) -> Guardrail | None:

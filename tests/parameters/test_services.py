@@ -177,6 +177,36 @@ def test_activation_counts_the_approvals_of_the_content_again(activate, analyst,
     assert version.state == "approved"
 
 
+STEP_1 = edit(BTC, "maintenance_margin_rate: 0.004\n", "maintenance_margin_rate: 0.003\n")  # tier 1: -25%
+STEP_2 = edit(STEP_1, "maintenance_margin_rate: 0.003\n", "maintenance_margin_rate: 0.00225\n")  # -25%, -43.75% from v1
+
+
+def test_a_loosening_split_into_steps_is_judged_as_the_move_it_adds_up_to(activate, analyst, alice, bob, carol,
+                                                                          client):
+    activate(BTC)
+    v2 = approve_all(submitted(analyst, STEP_1), alice, bob)
+    assert (v2.state, version_assessment(v2).required_approvals) == ("approved", 2)  # within its step
+    services.version_activate(actor=alice, version=v2, now=v2.approved_at + timedelta(hours=24))
+    v3 = approve_all(submitted(analyst, STEP_2), alice, bob)
+    assessment = version_assessment(v3)
+    assert (v3.state, assessment.required_approvals, assessment.notice_hours, assessment.beyond_step_since) == (
+        "submitted", 3, 24, 1)  # beyond its step from v1, in force within the week
+    client.force_login(carol)
+    page = client.get(f"/admin/parameters/parameterversion/{v3.pk}/change/").content.decode()
+    assert ('<strong id="approval-count">2 of 3</strong> approvals required (a loosening beyond its step bound '
+            "from v1, in force within the policy's step window); 1 more needed.") in page
+    assert approve_all(v3, carol).state == "approved"
+
+
+def test_a_version_in_force_before_the_step_window_no_longer_counts(activate, analyst, alice, bob):
+    v1 = activate(BTC)
+    v2 = approve_all(submitted(analyst, STEP_1), alice, bob)
+    services.version_activate(actor=alice, version=v2, now=v2.approved_at + timedelta(hours=24))
+    ParameterVersion.objects.filter(pk=v1.pk).update(superseded_at=timezone.now() - timedelta(hours=169))
+    v3 = approve_all(submitted(analyst, STEP_2), alice, bob)
+    assert (v3.state, version_assessment(v3).beyond_step_since) == ("approved", None)
+
+
 def test_a_small_loosening_needs_the_standard_quorum_and_the_notice(activate, analyst, alice, bob):
     activate(BTC)
     version = approve_all(submitted(analyst, LOOSER_SMALL), alice, bob)
