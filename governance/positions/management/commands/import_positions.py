@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import re
+from collections import Counter
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -112,7 +113,7 @@ def _object_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object whose keys are all different: with a key twice, which value was meant?"""
     value = dict(pairs)
     if len(value) < len(pairs):
-        twice = sorted({k for k, _ in pairs if sum(1 for other, _ in pairs if other == k) > 1})
+        twice = sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1)  # linear: a line may be long
         raise ValueError(f"field given twice: {', '.join(twice)}")
     return value
 
